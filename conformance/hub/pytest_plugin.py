@@ -1,0 +1,117 @@
+"""pytest plugin: one embedded Hub for the whole session, shared by xdist workers.
+
+Load it with ``pytest_plugins = ["conformance.hub.pytest_plugin"]`` in a conftest.
+
+``pytest_configure`` runs before test modules are imported, which matters: huggingface_hub reads
+``HF_ENDPOINT`` and friends once, at import. The controller process (or the only process without
+xdist) starts the server in a background thread and exports its URL and tokens; xdist workers
+inherit that environment and reuse the controller's server. Importing this module imports
+neither huggingface_hub, transformers nor torch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+
+import pytest
+
+from .auth import new_token
+from .handle import ENV_URL, EmbeddedHub
+from .server import HubServer
+
+USERS = ("alice", "bob")  # the first one is the default user (HF_TOKEN)
+_UNSET_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+@dataclass
+class _Session:
+    server: HubServer | None = None
+    saved_env: dict[str, str | None] = field(default_factory=dict)
+    temp_dirs: list[str] = field(default_factory=list)
+
+
+_SESSION_KEY = pytest.StashKey[_Session]()
+
+
+def _set_env(session: _Session, values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        session.saved_env.setdefault(key, os.environ.get(key))
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _client_env(hub: EmbeddedHub, hf_home: str) -> dict[str, str | None]:
+    env: dict[str, str | None] = {
+        "HF_ENDPOINT": hub.url,
+        "HF_TOKEN": hub.token,
+        "HF_HOME": hf_home,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
+    env.update(dict.fromkeys(_UNSET_VARS))
+    return env
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _SESSION_KEY in config.stash:
+        return  # registered twice (plugin + a conftest importing the hooks): configure once
+    session = _Session()
+    config.stash[_SESSION_KEY] = session
+    if "huggingface_hub" in sys.modules:
+        warnings.warn(
+            "huggingface_hub was imported before the embedded Hub plugin configured HF_ENDPOINT; "
+            "its endpoint constants may point elsewhere",
+            stacklevel=1,
+        )
+    if os.environ.get(ENV_URL):
+        # An xdist worker (or a nested run): reuse the server the environment points at.
+        hub = EmbeddedHub.from_env()
+        hf_home = os.environ.get("HF_HOME")
+        if not hf_home:
+            hf_home = tempfile.mkdtemp(prefix="conformance-hf-home-")
+            session.temp_dirs.append(hf_home)
+        _set_env(session, _client_env(hub, hf_home))
+        return
+
+    data_dir = tempfile.mkdtemp(prefix="conformance-hub-data-")
+    hf_home = tempfile.mkdtemp(prefix="conformance-hf-home-")
+    session.temp_dirs += [data_dir, hf_home]
+    tokens = {user: new_token() for user in USERS}
+    admin_token = new_token()
+    session.server = server = HubServer(data_dir, tokens=tokens, admin_token=admin_token).start()
+    hub = EmbeddedHub(server.url, tokens, admin_token, USERS[0])
+    _set_env(session, {**hub.to_env(), **_client_env(hub, hf_home)})
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION_KEY, None)
+    if session is None:
+        return
+    del config.stash[_SESSION_KEY]
+    if session.server is not None:
+        session.server.stop()
+    for key, value in session.saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    for path in session.temp_dirs:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    url = os.environ.get(ENV_URL)
+    return f"embedded Hub: {url}" if url else None
+
+
+@pytest.fixture(scope="session")
+def embedded_hub() -> EmbeddedHub:
+    """Handle on the session's embedded Hub: url, tokens, faults, server-side repo state."""
+    return EmbeddedHub.from_env()

@@ -1,0 +1,1 @@
+"""Run records, merging, diffs and HTML rendering. Imports neither `conformance` nor `reference`."""

@@ -1,0 +1,32 @@
+"""Repository promises: CI runs the README's test command; the plugin loads without runtimes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    block = re.search(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert block, "README.md must start with a bash block of the two commands"
+    return [line.split("#")[0].strip() for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_readme_has_two_commands_and_ci_runs_the_test_one() -> None:
+    commands = readme_commands()
+    assert len(commands) == 2
+    assert commands[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_plugin_and_packages_import_no_runtime() -> None:
+    code = (
+        "import sys, conformance.plugin, conformance, reference, reports, conformance.zoo, conformance.cli;"
+        "bad = [m for m in ('onnxruntime', 'openvino', 'intel_extension_for_pytorch', 'optimum', 'torch',"
+        " 'huggingface_hub') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
