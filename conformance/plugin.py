@@ -1,5 +1,447 @@
 """pytest11 entry point of the conformance suite.
 
-Loading this module must stay cheap: it imports no runtime (onnxruntime, openvino,
-IPEX, optimum) and neither torch nor huggingface_hub.
+Inactive unless `--backend` is given. Then it parametrizes the checks in `conformance/checks/`
+over backend x zoo model, applies expectations and declared capabilities, and writes every
+outcome to the run record as soon as it is known.
+
+Loading this module stays cheap: it imports no runtime (onnxruntime, openvino, IPEX, optimum)
+and neither torch nor huggingface_hub.
 """
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import catalogue
+
+_PROPERTY = "conformance"
+_SCOPE_DEFAULT = "one"
+
+
+@dataclass
+class State:
+    """Everything the plugin keeps for one session (in `config.stash`)."""
+
+    specs: list[Any]
+    selectors: dict[str, str]  # spec name -> the --backend value that selected it
+    filters: tuple[list[str] | None, list[str] | None]  # --arch, --task
+    export_root: Path | None
+    expectations: list[Any] = field(default_factory=list)
+    matched: set[int] = field(default_factory=set)
+    writer: Any = None
+    written: set[str] = field(default_factory=set)
+    cache: Any = None
+    shard: tuple[int, int] = (0, 1)
+
+
+STATE = pytest.StashKey[State]()
+CONTEXT = pytest.StashKey[Any]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup(
+        "conformance", "optimum-conformance: check a backend against the OptimizedModel contract"
+    )
+    group.addoption(
+        "--backend",
+        action="append",
+        default=[],
+        help="backend to check (repeatable): a built-in "
+        "name, an entry point of group optimum_conformance.backends, module:attr of a BackendSpec, "
+        "or a module path whose classes follow the Optimum naming",
+    )
+    group.addoption("--results", default=None, help="write the run record (JSON lines) here")
+    group.addoption(
+        "--export-cache",
+        default=None,
+        help="folder caching exported models by content key (default: the zoo cache; 'none' disables)",
+    )
+    group.addoption(
+        "--check-timeout", type=float, default=900.0, help="seconds per check (needs pytest-timeout)"
+    )
+    group.addoption("--arch", action="append", default=None, help="only these zoo architectures (repeatable)")
+    group.addoption("--task", action="append", default=None, help="only these tasks (repeatable)")
+    group.addoption("--shard", default="0/1", help="run shard I of N (I/N), by a stable hash of the test id")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for family in catalogue.FAMILIES:
+        config.addinivalue_line("markers", f"{family}: conformance checks of the {family}.* family")
+    config.addinivalue_line("markers", "core: checks of what the Optimum contract promises")
+    config.addinivalue_line("markers", "strict: checks of what the reference guarantees beyond the contract")
+    config.addinivalue_line(
+        "markers", "models(scope): which zoo models a check runs on (zoo, text, pair, one, real)"
+    )
+    selectors = config.getoption("backend")
+    if not selectors:
+        return
+    from conformance import backends, expectations, zoo
+    from conformance.cases import SessionCache
+
+    specs, by_name = [], {}
+    for selector in selectors:
+        try:
+            spec = backends.resolve(selector)
+        except backends.BackendError as error:
+            raise pytest.UsageError(str(error)) from None
+        specs.append(spec)
+        by_name[spec.name] = selector
+        config.addinivalue_line("markers", f"{backend_marker(spec.name)}: checks of backend {spec.name}")
+    cache_option = config.getoption("export_cache")
+    export_root = None if cache_option == "none" else Path(cache_option or zoo.cache_root() / "exports")
+    if export_root is not None:
+        export_root.mkdir(parents=True, exist_ok=True)
+    state = State(specs, by_name, (config.getoption("arch"), config.getoption("task")), export_root)
+    state.shard = _parse_shard(config.getoption("shard"))
+    for spec in specs:
+        if spec.expectations:
+            try:
+                state.expectations += expectations.load(spec.expectations)
+            except expectations.ExpectationError as error:
+                raise pytest.UsageError(str(error)) from None
+    state.cache = SessionCache(export_root)
+    results = config.getoption("results")
+    if results and not hasattr(config, "workerinput"):  # one writer: the xdist controller
+        from conformance.record import RecordWriter
+
+        state.writer = RecordWriter(results)
+        state.writer.run(
+            [{"name": s.name, "version": s.version(), "runtime": s.runtime_versions()} for s in specs],
+            state.shard,
+            sys.argv,
+        )
+        config.pluginmanager.register(Recorder(state), "conformance-recorder")
+    config.stash[STATE] = state
+
+
+def _parse_shard(value: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)/(\d+)", value or "0/1")
+    if not match or int(match[1]) >= int(match[2]):
+        raise pytest.UsageError(f"--shard {value!r}: use I/N with 0 <= I < N, e.g. 0/2")
+    return int(match[1]), int(match[2])
+
+
+def backend_marker(name: str) -> str:
+    return "backend_" + re.sub(r"\W", "_", name)
+
+
+# ---------------------------------------------------------------------- parametrization
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" not in metafunc.fixturenames:
+        return
+    state = metafunc.config.stash.get(STATE, None)
+    if state is None:
+        raise pytest.UsageError(
+            "conformance checks need --backend NAME (see `optimum-conformance run --help`)"
+        )
+    from conformance.cases import Case
+
+    marker = metafunc.definition.get_closest_marker("models")
+    scope = marker.args[0] if marker else _SCOPE_DEFAULT
+    cases = [Case(spec, model) for spec in state.specs for model in _models(scope, state.filters)]
+    metafunc.parametrize(
+        "case", [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.id)) for c in cases]
+    )
+
+
+def _models(scope: str, filters: tuple[list[str] | None, list[str] | None]) -> list[Any]:
+    from conformance import zoo
+
+    archs, tasks = filters
+    everything = list(zoo.models(archs, tasks))
+    chosen = {
+        "zoo": everything,
+        "text": [m for m in everything if m.spec.modality == "text"],
+        "pair": [
+            m
+            for m in everything
+            if (m.arch, m.task) in {("bert", "text-classification"), ("vit", "image-classification")}
+        ],
+        "one": [m for m in everything if (m.arch, m.task) == ("bert", "text-classification")],
+        "real": [m for m in everything if (m.arch, m.task) == ("bert", "feature-extraction")],
+    }[scope]
+    return chosen
+
+
+@pytest.fixture
+def check(request: pytest.FixtureRequest, case: Any, tmp_path: Path) -> Any:
+    """The `CheckContext` of this check on this case."""
+    from conformance.cases import CheckContext
+
+    state = request.config.stash[STATE]
+    context = CheckContext.__new__(CheckContext)  # registered before __init__ so a skip is still recorded
+    request.node.stash[CONTEXT] = context
+    CheckContext.__init__(context, case, catalogue.check_id(request.node.originalname), state.cache, tmp_path)
+    return context
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    timeout = config.getoption("check_timeout")
+    has_timeout = config.pluginmanager.hasplugin("timeout")
+    kept = []
+    for item in items:
+        case = _case(item)
+        if case is None:
+            kept.append(item)
+            continue
+        check = catalogue.check_id(item.originalname)
+        item.add_marker(check.split(".")[0])
+        item.add_marker(catalogue.level(check))
+        item.add_marker(backend_marker(case.spec.name))
+        if has_timeout and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(timeout))
+        for index, expectation in enumerate(state.expectations):
+            if expectation.matches(item.name):
+                state.matched.add(index)
+                item.add_marker(
+                    pytest.mark.xfail(reason=f"{expectation.reason} ({expectation.link})", strict=True)
+                )
+                item.stash[EXPECTATION] = expectation
+                break
+        if _in_shard(item.nodeid, state.shard):
+            kept.append(item)
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
+EXPECTATION = pytest.StashKey[Any]()
+
+
+def _case(item: pytest.Item) -> Any:
+    """The Case a check item runs on, or None (not a check, or an empty parameter set)."""
+    from conformance.cases import Case
+
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get("case") if callspec is not None else None
+    return case if isinstance(case, Case) else None
+
+
+def _in_shard(node_id: str, shard: tuple[int, int]) -> bool:
+    import zlib
+
+    return zlib.crc32(node_id.encode()) % shard[1] == shard[0]
+
+
+# ---------------------------------------------------------------------- outcomes
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    state = item.config.stash.get(STATE, None)
+    case = _case(item)
+    if state is None or case is None:
+        return
+    context = item.stash.get(CONTEXT, None)
+    expectation = item.stash.get(EXPECTATION, None)
+    check = catalogue.check_id(item.originalname)
+    props = {
+        "check": check,
+        "level": catalogue.level(check),
+        "backend": case.spec.name,
+        "task": case.task,
+        "arch": case.arch,
+        "stage": getattr(context, "stage", None),
+        "metrics": _jsonable(getattr(context, "metrics", {})),
+        "repro": repro(state.selectors.get(case.spec.name, case.spec.name), item.name),
+        "expectation": None
+        if expectation is None
+        else {"outcome": expectation.outcome, "reason": expectation.reason, "link": expectation.link},
+    }
+    report.user_properties.append((_PROPERTY, props))
+
+
+def repro(selector: str, test_name: str) -> str:
+    return f"pytest --pyargs conformance --backend {shlex.quote(selector)} -k {shlex.quote(test_name)}"
+
+
+def _jsonable(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, (int, float, str)) or v is None else str(v) for k, v in metrics.items()}
+
+
+class Recorder:
+    """Writes one result line per test, where reports arrive (the xdist controller, or the only process)."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        state = self.state
+        if state.writer is None or report.nodeid in state.written:
+            return
+        props = dict(report.user_properties).get(_PROPERTY)
+        if report.when == "???":  # pytest-xdist: the worker died while running this test
+            props = props or _props_from_node_id(report.nodeid, state)
+            if props is None:
+                return
+            result = _result(report, props, "crashed", _text(report))
+        elif props is None:
+            return
+        elif report.when == "call" or (report.when == "setup" and not report.passed):
+            outcome, message = classify(report)
+            result = _result(report, props, outcome, message)
+        else:
+            return
+        state.written.add(report.nodeid)
+        state.writer.result(result)
+
+
+def _result(report: pytest.TestReport, props: dict[str, Any], outcome: str, message: str) -> dict[str, Any]:
+    failed = outcome in ("failed", "crashed", "timeout", "error")
+    return {
+        "test_id": report.nodeid,
+        "check": props["check"],
+        "level": props["level"],
+        "backend": props["backend"],
+        "task": props["task"],
+        "arch": props["arch"],
+        "outcome": outcome,
+        "stage": (props.get("stage") or "infer") if failed and outcome != "error" else None,
+        "duration_s": round(float(getattr(report, "duration", 0.0) or 0.0), 4),
+        "message": message[:4000],
+        "repro": props["repro"],
+        "metrics": props.get("metrics") or {},
+        "expectation": props.get("expectation"),
+    }
+
+
+def classify(report: pytest.TestReport) -> tuple[str, str]:
+    """(outcome, message) of a setup or call report, in the DESIGN.md vocabulary."""
+    from conformance.cases import NOT_RUN, UNSUPPORTED
+
+    text = _text(report)
+    if report.skipped:
+        if hasattr(report, "wasxfail"):
+            return "xfailed", report.wasxfail
+        reason = _skip_reason(report)
+        if reason.startswith(UNSUPPORTED):
+            return "unsupported", reason[len(UNSUPPORTED) :]
+        return "not_run", reason.removeprefix(NOT_RUN)
+    if report.passed:
+        return (
+            ("xpassed", f"expected to fail: {report.wasxfail}")
+            if hasattr(report, "wasxfail")
+            else ("passed", "")
+        )
+    if "[XPASS(strict)]" in text:
+        return "xpassed", text.strip()
+    if "Timeout" in text and "pytest-timeout" in text:
+        return "timeout", text.strip().splitlines()[-1] if text.strip() else "timeout"
+    if report.when != "call":
+        return "error", text
+    return "failed", text
+
+
+def _text(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return crash.message
+    return str(report.longrepr or "")
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    return str(report.longrepr or "")
+
+
+def _props_from_node_id(node_id: str, state: State) -> dict[str, Any] | None:
+    """Check, backend, task and arch from `path::test_family_name[backend-task-arch]`."""
+    from conformance import zoo
+
+    match = re.search(r"::(test_\w+)\[(.+)\]$", node_id)
+    if not match:
+        return None
+    check, param = catalogue.check_id(match[1]), match[2]
+    for spec in state.specs:
+        if param.startswith(spec.name + "-"):
+            rest = param[len(spec.name) + 1 :]
+            for task in sorted(zoo.AUTO_CLASSES, key=len, reverse=True):
+                if rest.startswith(task + "-"):
+                    return {
+                        "check": check,
+                        "level": catalogue.level(check),
+                        "backend": spec.name,
+                        "task": task,
+                        "arch": rest[len(task) + 1 :],
+                        "stage": None,
+                        "metrics": {},
+                        "repro": repro(state.selectors.get(spec.name, spec.name), f"{match[1]}[{param}]"),
+                    }
+    return None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None:
+        return
+    stale = [e for i, e in enumerate(state.expectations) if i not in state.matched]
+    if stale and not hasattr(session.config, "workerinput"):
+        session.config.stash[STALE] = stale
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if state.writer is not None:
+        state.writer.end(int(session.exitstatus))
+        state.writer = None
+
+
+STALE = pytest.StashKey[list]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    for expectation in config.stash.get(STALE, []):
+        terminalreporter.write_line(
+            f"STALE EXPECTATION ({expectation.source}): {expectation.test!r} matches no test; remove or fix it",
+            red=True,
+        )
+    results = config.getoption("results")
+    if results and Path(results).is_file():
+        terminalreporter.write_sep("-", "conformance summary")
+        for line in summary_lines(Path(results)):
+            terminalreporter.write_line(line)
+
+
+def summary_lines(path: Path) -> list[str]:
+    """Counts by outcome and core/strict pass rates per backend, from a run record."""
+    rows: dict[str, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record.get("type") != "result":
+            continue
+        row = rows.setdefault(record["backend"], {"counts": {}, "core": [0, 0], "strict": [0, 0]})
+        row["counts"][record["outcome"]] = row["counts"].get(record["outcome"], 0) + 1
+        if record["outcome"] in ("passed", "failed", "xfailed", "xpassed", "crashed", "timeout"):
+            for level in ("core", "strict") if record["level"] == "core" else ("strict",):
+                row[level][1] += 1
+                row[level][0] += record["outcome"] == "passed"
+    lines = []
+    for backend, row in rows.items():
+        counts = ", ".join(f"{n} {o}" for o, n in sorted(row["counts"].items()))
+        rates = "  ".join(
+            f"{level} {100 * p / t:.1f}% ({p}/{t})" if t else f"{level} no data"
+            for level, (p, t) in (("core", row["core"]), ("strict", row["strict"]))
+        )
+        lines.append(f"{backend}: {rates}  [{counts}]")
+    lines.append(f"record: {os.fspath(path)}")
+    return lines

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from conformance import zoo
-from conformance.backends import BUILTIN
+from conformance.backends import builtin
 
 TOLERANCE = 1e-4
 
@@ -25,7 +25,7 @@ def check(backend_name: str, model: zoo.ZooModel) -> dict[str, Any]:
     reason = model.missing_requirement()
     if reason:
         return {**row, "outcome": "not_run", "message": reason}
-    backend = BUILTIN[backend_name]
+    backend = builtin()[backend_name]
     stage = "import"
     try:
         cls = backend.model_class(model.task)
@@ -35,7 +35,7 @@ def check(backend_name: str, model: zoo.ZooModel) -> dict[str, Any]:
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ours = cls.from_pretrained(folder, export=True, **backend.parity_kwargs)
+            ours = cls.from_pretrained(folder, export=True, **backend.load_kwargs)
         row["export_s"] = round(time.perf_counter() - start, 3)
         stage = "parity"
         inputs = zoo.sample_inputs(folder, model.task)
@@ -46,7 +46,7 @@ def check(backend_name: str, model: zoo.ZooModel) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as saved:
             ours.save_pretrained(saved)
             stage = "reload"
-            again = cls.from_pretrained(saved, **backend.parity_kwargs)(**inputs)
+            again = cls.from_pretrained(saved, **backend.load_kwargs)(**inputs)
         row["reload_max_abs_err"] = max(float(np.max(np.abs(again[k] - result[k]))) for k in oracle)
         ok = row["max_abs_err"] <= TOLERANCE and row["reload_max_abs_err"] <= 1e-7
         return {**row, "outcome": "passed" if ok else "failed", "stage": None if ok else "parity"}

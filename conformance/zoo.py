@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ZOO_FORMAT = 1  # bump when the way folders are built changes
+ZOO_FORMAT = 2  # bump when the way folders are built changes
 SEED = 42
 TEXT_TASKS = (
     "feature-extraction",
@@ -38,7 +38,17 @@ AUTO_CLASSES = {
     "multiple-choice": "AutoModelForMultipleChoice",
     "image-classification": "AutoModelForImageClassification",
 }
-TINY_TEXT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 37}
+# initializer_range 0.2 (transformers default 0.02): with tiny default weights every token attends
+# almost uniformly and outputs barely move, so a backend that ignores the attention mask would
+# still match PyTorch to 1e-5. Larger weights make the checks sensitive.
+INIT = {"initializer_range": 0.2}
+TINY_TEXT = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 37,
+    **INIT,
+}
 LABELS = {
     "num_labels": 3,
     "id2label": {0: "neg", 1: "neutral", 2: "pos"},
@@ -77,7 +87,7 @@ ARCHS: dict[str, Arch] = {
         Arch(
             "distilbert",
             "DistilBertConfig",
-            {"dim": 32, "n_layers": 2, "n_heads": 4, "hidden_dim": 37},
+            {"dim": 32, "n_layers": 2, "n_heads": 4, "hidden_dim": 37, **INIT},
             TEXT_TASKS,
             token_type_ids=False,
         ),
@@ -124,7 +134,14 @@ ARCHS: dict[str, Arch] = {
         Arch(
             "convnext",
             "ConvNextConfig",
-            {"hidden_sizes": [8, 16], "depths": [1, 1], "num_stages": 2, "image_size": 32, "num_channels": 3},
+            {
+                "hidden_sizes": [8, 16],
+                "depths": [1, 1],
+                "num_stages": 2,
+                "image_size": 32,
+                "num_channels": 3,
+                **INIT,
+            },
             IMAGE_TASKS,
             modality="image",
         ),
@@ -283,7 +300,71 @@ def _build_into(model: ZooModel, config_kwargs: dict[str, Any], folder: Path) ->
         _image_processor(spec).save_pretrained(folder)
 
 
-_WORDS = ["the", "a", "an", "is", "are", "was", "were", "be", "to", "of", "and", "in", "that", "it", "for", "on", "with", "as", "at", "by", "this", "from", "or", "have", "not", "but", "what", "all", "we", "can", "you", "they", "one", "two", "three", "good", "bad", "great", "terrible", "movie", "film", "love", "hate", "model", "fast", "slow", "hello", "world", "paris", "france", "city", "river", "who", "where", "when", "question", "answer", "context", "token", "text", "image", "cat", "dog"]
+_WORDS = [
+    "the",
+    "a",
+    "an",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "to",
+    "of",
+    "and",
+    "in",
+    "that",
+    "it",
+    "for",
+    "on",
+    "with",
+    "as",
+    "at",
+    "by",
+    "this",
+    "from",
+    "or",
+    "have",
+    "not",
+    "but",
+    "what",
+    "all",
+    "we",
+    "can",
+    "you",
+    "they",
+    "one",
+    "two",
+    "three",
+    "good",
+    "bad",
+    "great",
+    "terrible",
+    "movie",
+    "film",
+    "love",
+    "hate",
+    "model",
+    "fast",
+    "slow",
+    "hello",
+    "world",
+    "paris",
+    "france",
+    "city",
+    "river",
+    "who",
+    "where",
+    "when",
+    "question",
+    "answer",
+    "context",
+    "token",
+    "text",
+    "image",
+    "cat",
+    "dog",
+]
 
 
 def _vocab(spec: Arch) -> list[str]:

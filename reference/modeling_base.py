@@ -175,12 +175,19 @@ class OptimizedModel(PreTrainedModel):
             "local_files_only": local_files_only,
             "trust_remote_code": trust_remote_code,
         }
-        if export and hasattr(cls, "_from_transformers"):  # legacy hook wins when a subclass defines it
-            return cls._from_transformers(model_id=model_id, config=config, **hub_kwargs, **kwargs)
-        hook = cls._export if export else cls._from_pretrained
+        hook, legacy = cls._choose_hook(export)
+        if legacy:  # upstream signature: no file listing, no library
+            return hook(model_id=model_id, config=config, **hub_kwargs, **kwargs)
         return hook(
             model_id=model_id, config=config, model_files=files, library=library, **hub_kwargs, **kwargs
         )
+
+    @classmethod
+    def _choose_hook(cls, export: bool) -> tuple[Any, bool]:
+        """(hook, is_legacy): a subclass's `_from_transformers` wins for export=True (optimum >= 1.26.1)."""
+        if export and hasattr(cls, "_from_transformers"):
+            return cls._from_transformers, True
+        return (cls._export if export else cls._from_pretrained), False
 
     @classmethod
     def _from_pretrained(

@@ -8,7 +8,7 @@ import pytest
 
 # Starts the embedded Hub for the session and points HF_ENDPOINT/HF_TOKEN/HF_HOME at it before any
 # test module imports huggingface_hub. The endpoint is loopback: no test can reach the real Hub.
-pytest_plugins = ["conformance.hub.pytest_plugin"]
+pytest_plugins = ["conformance.hub.pytest_plugin", "pytester"]
 
 
 class NetworkBlocked(AssertionError):

@@ -67,7 +67,9 @@ def delete_fault(req: Request, fault_id: str) -> Response:
 def list_repos(req: Request) -> Response:
     _require_admin(req)
     repos = req.app.storage.list_repos()
-    return json_response([{"type": r.type, "id": r.id, "private": r.private, "owner": r.owner} for r in repos])
+    return json_response(
+        [{"type": r.type, "id": r.id, "private": r.private, "owner": r.owner} for r in repos]
+    )
 
 
 def _repo(req: Request, type: str, ns: str, name: str):
@@ -99,7 +101,9 @@ def repo_state(req: Request, type: str, ns: str, name: str) -> Response:
             "revision": head.id,
             "commits": history,
             "files": {p: e.to_json() for p, e in sorted(head.files.items())},
-            "discussions": {n: {k: v for k, v in d.items() if k != "events"} for n, d in repo.discussions.items()},
+            "discussions": {
+                n: {k: v for k, v in d.items() if k != "events"} for n, d in repo.discussions.items()
+            },
         }
     )
 

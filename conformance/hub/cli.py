@@ -20,7 +20,9 @@ from .server import HubServer, is_loopback
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback unless --allow-remote)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (loopback unless --allow-remote)"
+    )
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
     parser.add_argument("--data", metavar="DIR", default=None, help="data directory (default: a temp dir)")
     parser.add_argument(
@@ -45,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: refusing non-loopback --host {args.host!r} without --allow-remote", file=sys.stderr)
         return 2
     logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     log = logging.getLogger("conformance.hub")
     try:

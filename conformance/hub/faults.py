@@ -116,7 +116,9 @@ class FaultInjector:
         """Answer the next `times` matching requests with `status`."""
         return self.add(Fault("status", method, path, status=status, times=times, **kwargs))
 
-    def cut(self, method: str = "*", path: str = ".*", *, after_bytes: int = 0, times: int = 1, **kwargs: Any) -> Fault:
+    def cut(
+        self, method: str = "*", path: str = ".*", *, after_bytes: int = 0, times: int = 1, **kwargs: Any
+    ) -> Fault:
         """Close the connection of the next `times` matching requests mid-body."""
         return self.add(Fault("cut", method, path, cut_after=after_bytes, times=times, **kwargs))
 

@@ -96,7 +96,9 @@ class EmbeddedHub:
 
     def inject_fault(self, action: str, method: str = "*", path: str = ".*", **fields: Any) -> dict[str, Any]:
         """Add a fault (see `conformance.hub.faults.Fault`); returns it, with its `id`."""
-        return self._call("POST", "/_conformance/faults", {"action": action, "method": method, "path": path, **fields})
+        return self._call(
+            "POST", "/_conformance/faults", {"action": action, "method": method, "path": path, **fields}
+        )
 
     def fail_next(
         self, method: str = "*", path: str = ".*", *, status: int = 500, times: int = 1, **fields: Any
@@ -124,7 +126,9 @@ class EmbeddedHub:
         return self._call("GET", "/_conformance/faults")
 
     @contextlib.contextmanager
-    def fault(self, action: str, method: str = "*", path: str = ".*", **fields: Any) -> Iterator[dict[str, Any]]:
+    def fault(
+        self, action: str, method: str = "*", path: str = ".*", **fields: Any
+    ) -> Iterator[dict[str, Any]]:
         """`with hub.fault("status", "POST", "/commit/", status=500, repo_id=rid): ...`"""
         fault = self.inject_fault(action, method, path, **fields)
         try:
@@ -136,7 +140,9 @@ class EmbeddedHub:
     def _repo_path(self, repo_id: str, repo_type: str) -> str:
         return f"/_conformance/repos/{_PLURAL[repo_type]}/{repo_id}"
 
-    def repo_state(self, repo_id: str, revision: str = "main", repo_type: str = "model") -> dict[str, Any] | None:
+    def repo_state(
+        self, repo_id: str, revision: str = "main", repo_type: str = "model"
+    ) -> dict[str, Any] | None:
         """Refs, first-parent history and files at `revision`; None if the repo does not exist."""
         query = urlencode({"revision": revision})
         try:
@@ -151,7 +157,9 @@ class EmbeddedHub:
         state = self.repo_state(repo_id, revision, repo_type)
         return [] if state is None else state["commits"]
 
-    def files(self, repo_id: str, revision: str = "main", repo_type: str = "model") -> dict[str, dict[str, Any]]:
+    def files(
+        self, repo_id: str, revision: str = "main", repo_type: str = "model"
+    ) -> dict[str, dict[str, Any]]:
         """path -> {size, oid, sha256, lfs} at `revision`."""
         state = self.repo_state(repo_id, revision, repo_type)
         return {} if state is None else state["files"]

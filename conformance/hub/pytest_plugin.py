@@ -33,6 +33,7 @@ class _Session:
     server: HubServer | None = None
     saved_env: dict[str, str | None] = field(default_factory=dict)
     temp_dirs: list[str] = field(default_factory=list)
+    patched: list[tuple[object, str, object]] = field(default_factory=list)
 
 
 _SESSION_KEY = pytest.StashKey[_Session]()
@@ -59,17 +60,36 @@ def _client_env(hub: EmbeddedHub, hf_home: str) -> dict[str, str | None]:
     return env
 
 
+def _repoint_imported_client(session: _Session, url: str) -> None:
+    """huggingface_hub computed its constants at import: if that already happened (the plugin was
+    registered late, e.g. from a non-top-level conftest), patch the ones the tests depend on."""
+    constants = sys.modules["huggingface_hub.constants"]
+    file_download = sys.modules.get("huggingface_hub.file_download")
+    template = url + "/{repo_id}/resolve/{revision}/{filename}"
+    patches = [
+        (constants, "ENDPOINT", url),
+        (constants, "HUGGINGFACE_CO_URL_TEMPLATE", template),
+        (constants, "HF_HUB_DISABLE_XET", True),
+        (constants, "HF_HUB_OFFLINE", False),
+    ]
+    if file_download is not None and hasattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE"):
+        patches.append((file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template))  # 0.x copies it
+    for module, name, value in patches:
+        if hasattr(module, name):
+            session.patched.append((module, name, getattr(module, name)))
+            setattr(module, name, value)
+    warnings.warn(
+        "huggingface_hub was imported before the embedded Hub plugin was configured; its endpoint "
+        "constants were patched. Load the plugin from a top-level conftest (or with -p) to avoid this.",
+        stacklevel=1,
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if _SESSION_KEY in config.stash:
         return  # registered twice (plugin + a conftest importing the hooks): configure once
     session = _Session()
     config.stash[_SESSION_KEY] = session
-    if "huggingface_hub" in sys.modules:
-        warnings.warn(
-            "huggingface_hub was imported before the embedded Hub plugin configured HF_ENDPOINT; "
-            "its endpoint constants may point elsewhere",
-            stacklevel=1,
-        )
     if os.environ.get(ENV_URL):
         # An xdist worker (or a nested run): reuse the server the environment points at.
         hub = EmbeddedHub.from_env()
@@ -78,6 +98,8 @@ def pytest_configure(config: pytest.Config) -> None:
             hf_home = tempfile.mkdtemp(prefix="conformance-hf-home-")
             session.temp_dirs.append(hf_home)
         _set_env(session, _client_env(hub, hf_home))
+        if "huggingface_hub.constants" in sys.modules:
+            _repoint_imported_client(session, hub.url)
         return
 
     data_dir = tempfile.mkdtemp(prefix="conformance-hub-data-")
@@ -88,6 +110,8 @@ def pytest_configure(config: pytest.Config) -> None:
     session.server = server = HubServer(data_dir, tokens=tokens, admin_token=admin_token).start()
     hub = EmbeddedHub(server.url, tokens, admin_token, USERS[0])
     _set_env(session, {**hub.to_env(), **_client_env(hub, hf_home)})
+    if "huggingface_hub.constants" in sys.modules:
+        _repoint_imported_client(session, hub.url)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -97,6 +121,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     del config.stash[_SESSION_KEY]
     if session.server is not None:
         session.server.stop()
+    for module, name, value in reversed(session.patched):
+        setattr(module, name, value)
     for key, value in session.saved_env.items():
         if value is None:
             os.environ.pop(key, None)

@@ -58,7 +58,9 @@ def register(router: Router) -> None:
     router.add("PUT", API_REPO + r"/settings", settings)
     router.add("GET POST", API_REPO + r"/discussions", discussions)
     router.add("GET", API_REPO + r"/discussions/(?P<num>\d+)", discussion_details)
-    router.add("POST", API_REPO + r"/discussions/(?P<num>\d+)/(?P<action>comment|status|merge)", discussion_action)
+    router.add(
+        "POST", API_REPO + r"/discussions/(?P<num>\d+)/(?P<action>comment|status|merge)", discussion_action
+    )
     router.add("GET POST", API_REPO + rf"/xet-(?P<kind>read|write)-token/(?P<rev>{SEG})", xet_token)
     router.add("GET", URL_REPO + rf"/resolve/(?P<rev>{SEG})/(?P<path>.+)", resolve)
 
@@ -192,19 +194,18 @@ def dir_json(path: str, files: dict[str, FileEntry], last_commit: Commit | None 
     return data
 
 
-def _last_commit(req: Request, repo: Repo, head: Commit, path: str) -> Commit:
-    """The newest commit (first-parent) that changed `path` (a file, or anything below a folder)."""
+def _last_commit(history: list[Commit], path: str) -> Commit:
+    """The newest commit of `history` (first-parent, newest first) that changed `path`."""
 
     def view(commit: Commit) -> Any:
         if path in commit.files:
             return commit.files[path]
         return sorted((p, e) for p, e in commit.files.items() if p.startswith(path + "/"))
 
-    history = req.app.storage.history(repo, head.id)
     for commit, parent in zip(history, [*history[1:], None]):
         if parent is None or view(commit) != view(parent):
             return commit
-    return head
+    return history[0]
 
 
 def repo_info(req: Request, type: str, ns: str, name: str, rev: str | None = None) -> Response:
@@ -217,7 +218,11 @@ def repo_info(req: Request, type: str, ns: str, name: str, rev: str | None = Non
         if with_blobs:
             sibling.update(size=entry.size, blobId=entry.oid)
             if entry.lfs:
-                sibling["lfs"] = {"sha256": entry.sha256, "size": entry.size, "pointerSize": entry.pointer_size}
+                sibling["lfs"] = {
+                    "sha256": entry.sha256,
+                    "size": entry.size,
+                    "pointerSize": entry.pointer_size,
+                }
         siblings.append(sibling)
     info = {
         "_id": repo.uid,
@@ -259,8 +264,10 @@ def tree(req: Request, type: str, ns: str, name: str, rev: str, path: str | None
         else:
             dirs.add(prefix + rest[0])
 
+    history = req.app.storage.history(repo, head.id) if expand else []
+
     def last(p: str) -> Commit | None:
-        return _last_commit(req, repo, head, p) if expand else None
+        return _last_commit(history, p) if expand else None
 
     entries = [dir_json(d, head.files, last(d)) for d in sorted(dirs)]
     entries += [file_json(head.files[f], last(f)) for f in sorted(files)]
@@ -272,10 +279,11 @@ def paths_info(req: Request, type: str, ns: str, name: str, rev: str) -> Respons
     head = req.app.storage.commit_at(repo, unquote(rev))
     form = req.form()
     expand = str((form.get("expand") or ["false"])[-1]).lower() in ("1", "true")
+    history = req.app.storage.history(repo, head.id) if expand else []
     entries = []
     for raw in form.get("paths", []):
         p = str(raw).strip("/")
-        last = _last_commit(req, repo, head, p) if expand else None
+        last = _last_commit(history, p) if expand else None
         if p in head.files:
             entries.append(file_json(head.files[p], last))
         elif p and any(f.startswith(p + "/") for f in head.files):
@@ -451,7 +459,9 @@ def _parse_commit(req: Request, body: bytes) -> tuple[dict[str, Any], list[Opera
             oid, size = value.get("oid"), value.get("size")
             stored = storage.lfs_size(oid) if isinstance(oid, str) else None
             if stored is None:
-                raise bad_request(f"LFS object {oid} for {path!r} was not uploaded; upload it before committing")
+                raise bad_request(
+                    f"LFS object {oid} for {path!r} was not uploaded; upload it before committing"
+                )
             if size is not None and size != stored:
                 raise bad_request(f"LFS object {oid} has size {stored}, not {size}")
             operations.append(AddFile(storage.lfs_entry(path, oid, stored)))
@@ -556,7 +566,9 @@ def discussions(req: Request, type: str, ns: str, name: str) -> Response:
             continue
         items.append(_discussion_summary(repo, disc))
     closed = sum(d["status"] != "open" for d in repo.discussions.values())
-    return json_response({"discussions": items, "count": len(items), "start": 0, "numClosedDiscussions": closed})
+    return json_response(
+        {"discussions": items, "count": len(items), "start": 0, "numClosedDiscussions": closed}
+    )
 
 
 def discussion_details(req: Request, type: str, ns: str, name: str, num: str) -> Response:

@@ -6,6 +6,7 @@ route table, and runs `ThreadingHTTPServer.serve_forever` in a daemon thread.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -29,6 +30,7 @@ logger = logging.getLogger("conformance.hub")
 
 MiB = 1024 * 1024
 _CHUNK = 1024 * 1024
+_DRAIN_LIMIT = 16 * MiB
 
 
 def is_loopback(host: str) -> bool:
@@ -113,7 +115,10 @@ class HubServer:
         self._httpd.hub = self
         self.host, self.port = self._httpd.server_address[:2]
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="conformance-hub", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="conformance-hub",
+            daemon=True,
         )
         self._thread.start()
         logger.info("embedded Hub listening on %s (data %s)", self.url, self.data_dir)
@@ -124,6 +129,7 @@ class HubServer:
             return
         self._httpd.shutdown()
         self._httpd.server_close()
+        self._httpd.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._httpd = self._thread = None
@@ -153,7 +159,31 @@ class HubServer:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # snapshot_download opens several connections at once
     hub: HubServer
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End idle keep-alive connections so their handler threads exit with the server."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A handler thread must never take the server down; keep the trace for debugging.
@@ -303,25 +333,27 @@ class _Handler(BaseHTTPRequestHandler):
                     continue
                 # Upload cut: read part of the body, then drop the connection mid-upload.
                 self._body_state = "broken"
-                try:
+                with contextlib.suppress(HubError):
                     self._read(min(fault.cut_after, length if length is not None else fault.cut_after))
-                except HubError:
-                    pass
                 raise _Abort()
 
     def _drain(self) -> None:
         """Read and drop a (reasonably small) body so the connection stays usable."""
-        try:
+        with contextlib.suppress(HubError):
             for _ in self._iter_body(self.server.hub.max_body_bytes):
                 pass
-        except HubError:
-            pass
 
     # ------------------------------------------------------------------ response
     def _send(self, response: Response) -> None:
         length = response.content_length
         if not self.close_connection and self._body_state != "read" and self._has_body():
-            self.close_connection = True  # unread bytes would be parsed as the next request
+            # Unread bytes would be parsed as the next request. Read small bodies away rather
+            # than closing on them: closing with unread data resets the connection, and the
+            # client may then lose the response (e.g. a 401 on a commit).
+            if self._body_state == "unread" and self._drainable():
+                self._drain()
+            if self._body_state != "read":
+                self.close_connection = True
         try:
             self.send_response(response.status)
             for key, value in response.headers.items():
@@ -358,6 +390,13 @@ class _Handler(BaseHTTPRequestHandler):
                 budget -= len(chunk)
                 yield chunk
 
+    def _drainable(self) -> bool:
+        try:
+            length = self._body_length()
+        except HubError:
+            return False
+        return length is None or length <= _DRAIN_LIMIT
+
     def _has_body(self) -> bool:
         try:
             return self._body_length() != 0
@@ -366,26 +405,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _close_now(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.wfile.flush()
-        except OSError:
-            pass
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     # ------------------------------------------------------------------ stdlib hooks
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # Malformed request lines/headers end here: answer JSON and close.
         self.close_connection = True
         self._body_state, self._cut_after, self._sent = "broken", None, 0
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"  # unparsable line: still answer with a status line
         phrase = message or HTTPStatus(code).phrase
+        logger.info(
+            "%s -> %d %s", self.server.hub.masker(getattr(self, "requestline", "") or "-"), code, phrase
+        )
         response = error_response(HubError(code, phrase))
-        try:
+        with contextlib.suppress(_Abort, _ClientGone):
             self._send(response)
-        except (_Abort, _ClientGone):
-            pass
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass  # one line per request is written by _dispatch (masked, no headers)

@@ -44,10 +44,10 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 BRANCH_RE = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*/$)[A-Za-z0-9._/-]{1,200}$")
 
 # The LFS patterns a new Hub repo starts with (a subset of the Hub's default .gitattributes).
-LFS_PATTERNS = (
-    "*.7z *.arrow *.bin *.bz2 *.ckpt *.ftz *.gz *.h5 *.joblib *.lz4 *.mlmodel *.model *.msgpack *.npy *.npz "
-    "*.onnx *.onnx_data *.ot *.parquet *.pb *.pickle *.pkl *.pt *.pth *.rar *.safetensors *.tar *.tflite "
-    "*.tgz *.wasm *.xz *.zip *.zst *tfevents* *.gguf"
+LFS_PATTERNS = (  # noqa: SIM905 - one readable block
+    "*.7z *.arrow *.bin *.bz2 *.ckpt *.ftz *.gz *.gguf *.h5 *.joblib *.lz4 *.mlmodel *.model *.msgpack *.npy "
+    "*.npz *.onnx *.onnx_data *.ot *.parquet *.pb *.pickle *.pkl *.pt *.pth *.rar *.safetensors *.tar *.tflite "
+    "*.tgz *.wasm *.xz *.zip *.zst *tfevents*"
 ).split()
 GITATTRIBUTES = "".join(f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in LFS_PATTERNS).encode()
 
@@ -133,7 +133,13 @@ class Commit:
     def from_json(cls, data: dict[str, Any]) -> Commit:
         files = {p: FileEntry.from_json(p, e) for p, e in data["files"].items()}
         return cls(
-            data["id"], tuple(data["parents"]), data["title"], data["message"], data["author"], data["date"], files
+            data["id"],
+            tuple(data["parents"]),
+            data["title"],
+            data["message"],
+            data["author"],
+            data["date"],
+            files,
         )
 
 
@@ -365,7 +371,9 @@ class Storage:
         }
         commit_id = hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         commit = Commit(commit_id, parents, title, message, author, date, dict(files))
-        self._write_json(self._repo_dir(repo.type, repo.id) / "commits" / f"{commit_id}.json", commit.to_json())
+        self._write_json(
+            self._repo_dir(repo.type, repo.id) / "commits" / f"{commit_id}.json", commit.to_json()
+        )
         return commit
 
     def get_commit(self, repo: Repo, commit_id: str) -> Commit:
@@ -381,7 +389,10 @@ class Storage:
             return repo.refs[revision]
         if f"refs/heads/{revision}" in repo.refs:
             return repo.refs[f"refs/heads/{revision}"]
-        if SHA1_RE.match(revision) and (self._repo_dir(repo.type, repo.id) / "commits" / f"{revision}.json").exists():
+        if (
+            SHA1_RE.match(revision)
+            and (self._repo_dir(repo.type, repo.id) / "commits" / f"{revision}.json").exists()
+        ):
             return revision
         raise revision_not_found(revision)
 
@@ -405,7 +416,9 @@ class Storage:
         elif f"refs/heads/{revision}" in repo.refs:
             return f"refs/heads/{revision}"
         elif SHA1_RE.match(revision):
-            raise bad_request(f"Invalid rev id: {revision} is a commit id; commits go to a branch or a PR ref")
+            raise bad_request(
+                f"Invalid rev id: {revision} is a commit id; commits go to a branch or a PR ref"
+            )
         raise revision_not_found(revision)
 
     def commit(
@@ -472,7 +485,14 @@ class Storage:
 
     # ------------------------------------------------------------------ discussions / pull requests
     def _open_discussion(
-        self, repo: Repo, title: str, description: str, author: str, pull_request: bool, base_id: str, base: str
+        self,
+        repo: Repo,
+        title: str,
+        description: str,
+        author: str,
+        pull_request: bool,
+        base_id: str,
+        base: str,
     ) -> int:
         num = max((int(n) for n in repo.discussions), default=0) + 1
         target = base if base.startswith("refs/") else f"refs/heads/{base}"
@@ -494,7 +514,13 @@ class Storage:
         return num
 
     def _discussion_event(self, repo: Repo, num: str, kind: str, author: str, data: dict[str, Any]) -> dict:
-        event = {"id": uuid.uuid4().hex[:24], "type": kind, "createdAt": now_iso(), "author": author, "data": data}
+        event = {
+            "id": uuid.uuid4().hex[:24],
+            "type": kind,
+            "createdAt": now_iso(),
+            "author": author,
+            "data": data,
+        }
         repo.discussions[num]["events"].append(event)
         return event
 
@@ -517,7 +543,14 @@ class Storage:
         return repo.discussions[num]
 
     def discussion_action(
-        self, repo_type: str, repo_id: str, num: str, action: str, author: str, comment: str = "", status: str = ""
+        self,
+        repo_type: str,
+        repo_id: str,
+        num: str,
+        action: str,
+        author: str,
+        comment: str = "",
+        status: str = "",
     ) -> dict[str, Any]:
         """`comment`, `status` (open/closed) or `merge`; returns the new event."""
         with self._locked():

@@ -162,5 +162,7 @@ class Router:
                 return handler(req, **{k: v for k, v in match.groupdict().items()})
             allowed |= methods
         if allowed:
-            raise HubError(405, f"Method {req.method} not allowed here", headers={"Allow": ", ".join(sorted(allowed))})
+            raise HubError(
+                405, f"Method {req.method} not allowed here", headers={"Allow": ", ".join(sorted(allowed))}
+            )
         raise HubError(404, f"Not found: {req.method} {req.raw_path}")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.hub.pytest_plugin import (  # noqa: F401
-    embedded_hub,
-    pytest_configure,
-    pytest_report_header,
-    pytest_unconfigure,
-)
+from conformance.hub import pytest_plugin as _plugin
+
+pytest_configure = _plugin.pytest_configure
+pytest_unconfigure = _plugin.pytest_unconfigure
+pytest_report_header = _plugin.pytest_report_header
+embedded_hub = _plugin.embedded_hub
 
 
 @pytest.fixture
@@ -31,3 +31,23 @@ def repo_id(embedded_hub, api) -> str:
     rid = embedded_hub.new_repo_id()
     api.create_repo(rid)
     return rid
+
+
+@pytest.fixture
+def use_endpoint(monkeypatch):
+    """Point the client's endpoint constants at another server (e.g. a second HubServer).
+
+    Passing `endpoint=` is not enough everywhere: 0.x parses commit URLs against
+    `constants.ENDPOINT`, and `hf_hub_url` rewrites only URLs built from it.
+    """
+
+    def point(url: str) -> None:
+        from huggingface_hub import constants, file_download
+
+        template = url + "/{repo_id}/resolve/{revision}/{filename}"
+        monkeypatch.setattr(constants, "ENDPOINT", url)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        # 0.x copied the template into file_download at import.
+        monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template, raising=False)
+
+    return point

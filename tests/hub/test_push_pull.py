@@ -54,7 +54,9 @@ def test_upload_folder_then_download_byte_identical(embedded_hub, api, repo_id, 
     server_files = embedded_hub.files(repo_id)
     assert set(server_files) == {".gitattributes", *files}
     assert server_files["weights/model.bin"]["lfs"] is True
-    assert server_files["weights/model.bin"]["sha256"] == hashlib.sha256(files["weights/model.bin"]).hexdigest()
+    assert (
+        server_files["weights/model.bin"]["sha256"] == hashlib.sha256(files["weights/model.bin"]).hexdigest()
+    )
     assert server_files["config.json"]["lfs"] is False
 
     # One commit, and every place that names it agrees.
@@ -111,11 +113,16 @@ def test_branches_and_revisions(embedded_hub, api, repo_id, tmp_path):
     api.upload_file(path_or_fileobj=b"feature", path_in_repo="f.txt", repo_id=repo_id, revision="feature/x")
 
     cache = tmp_path / "cache"
-    assert Path(hf_hub_download(repo_id, "dev.txt", revision="dev", cache_dir=cache)).read_bytes() == b"dev only"
+    assert (
+        Path(hf_hub_download(repo_id, "dev.txt", revision="dev", cache_dir=cache)).read_bytes() == b"dev only"
+    )
     with pytest.raises(EntryNotFoundError):
         hf_hub_download(repo_id, "dev.txt", cache_dir=cache)
     # "feature/x" travels %2F-encoded; it started from the first commit.
-    assert Path(hf_hub_download(repo_id, "file.txt", revision="feature/x", cache_dir=cache)).read_bytes() == b"v1"
+    assert (
+        Path(hf_hub_download(repo_id, "file.txt", revision="feature/x", cache_dir=cache)).read_bytes()
+        == b"v1"
+    )
     assert Path(hf_hub_download(repo_id, "file.txt", revision=first, cache_dir=cache)).read_bytes() == b"v1"
     assert Path(hf_hub_download(repo_id, "file.txt", cache_dir=cache)).read_bytes() == b"v2"
     assert api.model_info(repo_id, revision=first).sha == first
@@ -130,7 +137,9 @@ def test_branches_and_revisions(embedded_hub, api, repo_id, tmp_path):
 
 
 def test_create_pr(embedded_hub, api, repo_id, tmp_path):
-    info = api.upload_file(path_or_fileobj=b"proposal", path_in_repo="pr.txt", repo_id=repo_id, create_pr=True)
+    info = api.upload_file(
+        path_or_fileobj=b"proposal", path_in_repo="pr.txt", repo_id=repo_id, create_pr=True
+    )
     assert info.pr_revision == "refs/pr/1"
     assert info.pr_url.endswith("/discussions/1")
     assert "pr.txt" not in api.list_repo_files(repo_id)
@@ -254,3 +263,17 @@ def test_concurrent_uploads(embedded_hub, api, repo_id):
     assert len(commits) == 3  # initial + one per thread, serialized on the branch head
     for path, data in payloads.items():
         assert embedded_hub.file_bytes(repo_id, path) == data
+
+
+def test_dataset_repo_round_trip(embedded_hub, api, tmp_path):
+    rid = embedded_hub.new_repo_id("data")
+    url = api.create_repo(rid, repo_type="dataset")
+    assert url.repo_type == "dataset" and "/datasets/" in url
+    table = os.urandom(1024 * 1024 + 1)
+    api.upload_file(path_or_fileobj=table, path_in_repo="train.parquet", repo_id=rid, repo_type="dataset")
+    assert embedded_hub.files(rid, repo_type="dataset")["train.parquet"]["lfs"] is True
+    assert api.dataset_info(rid).sha == embedded_hub.commits(rid, repo_type="dataset")[0]["id"]
+    folder = Path(snapshot_download(rid, repo_type="dataset", cache_dir=tmp_path))
+    assert (folder / "train.parquet").read_bytes() == table
+    with pytest.raises(RepositoryNotFoundError):
+        api.model_info(rid)  # same id, other type

@@ -6,7 +6,7 @@ import pytest
 
 pytestmark = pytest.mark.hub
 
-WORDS = "hello world the a tiny model says hi to embedded hub tests".split()
+WORDS = ["hello", "world", "the", "a", "tiny", "model", "says", "hi", "to", "embedded", "hub", "tests"]
 
 
 @pytest.fixture(scope="module")

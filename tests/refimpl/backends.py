@@ -15,7 +15,11 @@ import pytest
 from conformance import zoo
 from conformance.backends import CLASS_SUFFIX
 
-BACKENDS = {"ort": ("reference.onnxruntime", "ORT"), "ov": ("reference.openvino", "OV")}
+BACKENDS = {
+    "ort": ("reference.onnxruntime", "ORT"),
+    "ov": ("reference.openvino", "OV"),
+    "ipex": ("reference.ipex", "IPEX"),
+}
 # Options every backend needs for exact fp32 parity (OpenVINO computes in bf16 on AMX CPUs).
 PARITY_KWARGS: dict[str, dict[str, Any]] = {"ov": {"ov_config": {"INFERENCE_PRECISION_HINT": "f32"}}}
 ZOO = list(zoo.models())

@@ -1,0 +1,42 @@
+"""Specs of the reference backends (this repository's `reference/`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.backends import CLASS_SUFFIX
+from conformance.spec import BackendSpec
+
+
+def _classes(module: str, prefix: str) -> dict[str, str]:
+    return {task: f"{module}:{prefix}ModelFor{suffix}" for task, suffix in CLASS_SUFFIX.items()}
+
+
+def _ort_probe() -> tuple[dict[str, Any], Any]:
+    """One intra-op thread asked for, one thread found in the session."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    return {
+        "session_options": options
+    }, lambda model: model.model.get_session_options().intra_op_num_threads == 1
+
+
+REFERENCE_ORT = BackendSpec(
+    name="reference-ort",
+    classes=_classes("reference.onnxruntime", "ORT"),
+    distribution="optimum-conformance",
+    runtime_packages=("onnxruntime", "onnx"),
+    artifacts=("model.onnx",),
+    runtime_probe=_ort_probe,
+)
+REFERENCE_OV = BackendSpec(
+    name="reference-ov",
+    classes=_classes("reference.openvino", "OV"),
+    distribution="optimum-conformance",
+    runtime_packages=("openvino",),
+    artifacts=("openvino_model.xml", "openvino_model.bin"),
+    load_kwargs={"ov_config": {"INFERENCE_PRECISION_HINT": "f32"}},
+)
+REFERENCE_SPECS = (REFERENCE_ORT, REFERENCE_OV)

@@ -1,0 +1,201 @@
+"""What a check works with: a `Case` (backend x zoo model) and a per-test `CheckContext`.
+
+The context imports the backend lazily, builds the zoo model, exports it once per worker (and
+once per content key on disk), runs the PyTorch oracle, and tracks the stage and metrics that go
+into the run record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import tolerances, zoo
+from conformance.spec import BackendSpec
+
+UNSUPPORTED = "unsupported: "
+NOT_RUN = "not_run: "
+STAGES = ("import", "load", "export", "infer", "parity", "save", "reload", "push")
+
+
+@dataclass(frozen=True)
+class Case:
+    spec: BackendSpec
+    model: zoo.ZooModel
+
+    @property
+    def id(self) -> str:
+        return f"{self.spec.name}-{self.model.task}-{self.model.arch}"
+
+    @property
+    def task(self) -> str:
+        return self.model.task
+
+    @property
+    def arch(self) -> str:
+        return self.model.arch
+
+
+@dataclass
+class SessionCache:
+    """Per-worker caches: PyTorch oracles and exported models, keyed by case id."""
+
+    export_root: Path | None
+    oracles: dict[str, Any] = field(default_factory=dict)
+    exported: dict[str, Any] = field(default_factory=dict)
+    saved: dict[str, Path] = field(default_factory=dict)
+    inputs: dict[tuple, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[tuple, dict[str, Any]] = field(default_factory=dict)
+    scratch: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="conformance-saved-")))
+
+
+class CheckContext:
+    """Helpers for one check on one case; records stage and metrics for the run record."""
+
+    def __init__(self, case: Case, check: str, cache: SessionCache, tmp_path: Path) -> None:
+        self.case = case
+        self.check = check
+        self.cache = cache
+        self.tmp_path = tmp_path
+        self.stage: str | None = None
+        self.metrics: dict[str, Any] = {}
+        for pattern, reason in case.spec.unsupported.items():
+            if fnmatchcase(check, pattern):
+                pytest.skip(UNSUPPORTED + reason)
+        if case.task not in case.spec.classes:
+            pytest.skip(UNSUPPORTED + f"{case.spec.name} declares no class for {case.task}")
+
+    # ------------------------------------------------------------------ stages
+    @contextmanager
+    def at(self, stage: str) -> Iterator[None]:
+        """Mark the stage a failure inside the block belongs to."""
+        previous, self.stage = self.stage, stage
+        yield
+        self.stage = previous
+
+    # ------------------------------------------------------------------ backend and models
+    @property
+    def spec(self) -> BackendSpec:
+        return self.case.spec
+
+    def model_class(self) -> type:
+        with self.at("import"):
+            try:
+                return self.spec.model_class(self.case.task)
+            except ImportError as error:
+                pytest.skip(NOT_RUN + f"{self.spec.name} cannot be imported here: {error}")
+
+    def source_dir(self, arch: str | None = None, task: str | None = None) -> Path:
+        """The zoo folder (PyTorch checkpoint + preprocessor) of this case, or of another model."""
+        model = zoo.ZooModel(arch or self.case.arch, task or self.case.task)
+        reason = model.missing_requirement()
+        if reason:
+            pytest.skip(NOT_RUN + reason)
+        return zoo.build(model.arch, model.task)
+
+    def load(self, source: str | os.PathLike, cls: type | None = None, **kwargs: Any) -> Any:
+        with self.at("load"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return (cls or self.model_class()).from_pretrained(source, **{**self.spec.load_kwargs, **kwargs})
+
+    def export(self, source: str | os.PathLike | None = None, cls: type | None = None, **kwargs: Any) -> Any:
+        with self.at("export"):
+            return self.load(source or self.source_dir(), cls=cls, export=True, **kwargs)
+
+    def exported(self) -> Any:
+        """The exported model of this case: once per worker, and once per content key on disk."""
+        key = self.case.id
+        if key not in self.cache.exported:
+            cached = self._disk_cache_dir()
+            if cached is not None and (cached / ".complete").is_file():
+                self.cache.exported[key] = self.load(cached)
+            else:
+                model = self.export()
+                self.cache.exported[key] = model
+                if cached is not None:
+                    self._fill_disk_cache(model, cached)
+        return self.cache.exported[key]
+
+    def saved_copy(self) -> Path:
+        """A private folder holding the saved export of this case (safe to modify)."""
+        key = self.case.id
+        if key not in self.cache.saved:
+            target = self.cache.scratch / key
+            with self.at("save"):
+                self.exported().save_pretrained(target)
+            self.cache.saved[key] = target
+        copy = Path(tempfile.mkdtemp(prefix=f"saved-{key}-", dir=self.tmp_path))
+        shutil.copytree(self.cache.saved[key], copy, dirs_exist_ok=True)
+        return copy
+
+    def _disk_cache_dir(self) -> Path | None:
+        if self.cache.export_root is None:
+            return None
+        cls = self.model_class()
+        source = self.source_dir()
+        key = json.dumps(
+            [
+                (source / ".complete").read_text(),
+                self.spec.name,
+                f"{cls.__module__}.{cls.__qualname__}",
+                self.spec.version(),
+                self.spec.runtime_versions(),
+                repr(sorted(self.spec.load_kwargs.items())),
+            ],
+            sort_keys=True,
+            default=str,
+        )
+        return self.cache.export_root / f"{self.case.id}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+    @staticmethod
+    def _fill_disk_cache(model: Any, target: Path) -> None:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            model.save_pretrained(staging)
+            (staging / ".complete").write_text("ok")
+            os.rename(staging, target)
+        except Exception:  # a backend whose save fails still gets checked; it just is not cached
+            shutil.rmtree(staging, ignore_errors=True)
+
+    # ------------------------------------------------------------------ inputs and oracle
+    def inputs(self, arch: str | None = None, **shape: Any) -> dict[str, Any]:
+        """Fresh copies of cached sample inputs (tokenizing is slower than most checks)."""
+        key = (arch or self.case.arch, self.case.task, tuple(sorted(shape.items())))
+        if key not in self.cache.inputs:
+            self.cache.inputs[key] = zoo.sample_inputs(self.source_dir(arch), self.case.task, **shape)
+        return {k: v.copy() for k, v in self.cache.inputs[key].items()}
+
+    def oracle_model(self, arch: str | None = None) -> Any:
+        key = f"{arch or self.case.arch}-{self.case.task}"
+        if key not in self.cache.oracles:
+            self.cache.oracles[key] = zoo.load_pytorch(self.source_dir(arch), self.case.task)
+        return self.cache.oracles[key]
+
+    def oracle(self, inputs: dict[str, Any], arch: str | None = None) -> dict[str, Any]:
+        """PyTorch outputs for numpy `inputs`, cached by their bytes."""
+        digest = hashlib.sha256()
+        for name in sorted(inputs):
+            digest.update(name.encode() + inputs[name].tobytes() + str(inputs[name].shape).encode())
+        key = (arch or self.case.arch, self.case.task, digest.hexdigest())
+        if key not in self.cache.outputs:
+            self.cache.outputs[key] = zoo.pytorch_outputs(self.oracle_model(arch), inputs)
+        return self.cache.outputs[key]
+
+    def run(self, model: Any, inputs: dict[str, Any], **kwargs: Any) -> Any:
+        with self.at("infer"):
+            return model(**inputs, **kwargs)
+
+    def tolerance(self, dtype: str = "fp32") -> tolerances.Tolerance:
+        return tolerances.lookup(self.spec.name, self.case.task, self.case.arch, dtype)

@@ -1,0 +1,91 @@
+"""Small helpers the checks share."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from conformance.cases import CheckContext
+from conformance.compare import differences, within
+
+CONFIG_FILES = {"config.json", "generation_config.json"}
+
+
+def as_torch(inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(v) for k, v in inputs.items()}
+
+
+def assert_parity(
+    check: CheckContext, result: Any, expected: dict[str, np.ndarray], inputs: dict[str, Any]
+) -> None:
+    """Compare with the oracle at the case's tolerance; record the errors and the tolerance used."""
+    tolerance = check.tolerance()
+    mask = inputs.get("attention_mask")
+    mask = mask.numpy() if hasattr(mask, "numpy") else mask
+    with check.at("parity"):
+        metrics = differences(result, expected, mask)
+        check.metrics.update(metrics, atol=tolerance.atol, rtol=tolerance.rtol, dtype="fp32")
+        bad = within(result, expected, tolerance.atol, tolerance.rtol, mask)
+        assert not bad, (
+            f"{bad} differ from PyTorch: max abs err {metrics['max_abs_err']:.3g} "
+            f"(atol {tolerance.atol}, rtol {tolerance.rtol}; {tolerance.reason})"
+        )
+
+
+def preprocessor_files(model: Any, scratch: Path) -> set[str]:
+    """What the model's preprocessors write on their own (legitimate extra files of a save)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    for preprocessor in getattr(model, "preprocessors", None) or []:
+        preprocessor.save_pretrained(scratch)
+    return {p.relative_to(scratch).as_posix() for p in scratch.rglob("*") if p.is_file()}
+
+
+def files(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def artifact_files(check: CheckContext, folder: Path, model: Any) -> list[str]:
+    """The backend's artifact files in a saved folder: the spec's list, else what is not config or
+    preprocessor."""
+    if check.spec.artifacts:
+        return [name for name in check.spec.artifacts if (folder / name).exists()]
+    extra = preprocessor_files(model, check.tmp_path / "preprocessors")
+    return sorted(files(folder) - CONFIG_FILES - extra)
+
+
+def move_artifacts(check: CheckContext, folder: Path, model: Any, subfolder: str) -> list[str]:
+    names = artifact_files(check, folder, model)
+    (folder / subfolder).mkdir()
+    for name in names:
+        shutil.move(folder / name, folder / subfolder / name)
+    return names
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def max_difference(a: Any, b: Any, names: list[str]) -> float:
+    diff = differences(a, {n: _np(getattr(b, n, None) if not isinstance(b, dict) else b[n]) for n in names})
+    return diff["max_abs_err"]
+
+
+def _np(value: Any) -> np.ndarray:
+    return value.detach().numpy() if hasattr(value, "detach") else np.asarray(value)
+
+
+def output_names(check: CheckContext, inputs: dict[str, Any]) -> list[str]:
+    return list(check.oracle(inputs))
+
+
+def edit_config(folder: Path, **changes: Any) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config.update(changes)
+    (folder / "config.json").write_text(json.dumps(config, indent=2))

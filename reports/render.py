@@ -1,0 +1,722 @@
+"""Render records as a static site (Jinja2), Markdown tables and SVG badges.
+
+The site opens from disk: one local stylesheet and script, relative links, no network. Every string
+from a record goes through Jinja2's autoescaping (HTML) or `md_escape` (Markdown) or `xml_text`
+(SVG). No page embeds the whole data set: the index and backend pages hold counts and links, each
+test has its own small page, and full provenance lives on one page per run.
+
+Layout of SITE_DIR: index.html, interop.html, diff.html, history.html, style.css, site.js,
+b/<backend row>.html, t/<test>.html, r/<run>.html, badges/<backend row>.svg, markdown/*.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import shutil
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from markupsafe import Markup
+
+from .diff import Comparison, compare, xml_text
+from .model import (
+    FAILING,
+    FAMILIES,
+    OUTCOMES,
+    PASS_RATE_FORMULA,
+    PASSING,
+    Record,
+    RecordError,
+    Result,
+    Row,
+    RowKey,
+    Run,
+    Tally,
+    build_rows,
+    family_sort_key,
+    first_line,
+    load,
+    normalized_id,
+    task_sort_key,
+    timestamp_key,
+)
+
+TEMPLATES = Path(__file__).with_name("templates")
+MARKER = ".optimum-conformance-site"
+GENERATED_DIRS = ("b", "t", "r", "badges", "markdown")
+GLYPHS = {
+    "passed": "✓",
+    "failed": "✗",
+    "xfailed": "x",
+    "xpassed": "!",
+    "unsupported": "\u2212",  # minus sign
+    "not_run": "○",
+    "error": "E",
+    "crashed": "☠",
+    "timeout": "T",
+}
+DIFF_LIST_LIMIT = 500  # entries per list on the diff page; the CLI prints everything
+HISTORY_LIMIT = 60  # points per trend chart
+NO_TASK, NO_ARCH = "(no task)", "(no arch)"
+
+
+def pct(rate: float | None) -> str:
+    """A rate as text; rounds down so 99.95 % never shows as 100 %, and None is "no data"."""
+    if rate is None:
+        return "no data"
+    if rate >= 1:
+        return "100 %"
+    if rate <= 0:
+        return "0 %"
+    tenths = math.floor(rate * 1000) / 10
+    return "<0.1 %" if tenths == 0 else f"{tenths:.1f} %"
+
+
+def bucket(tally: Tally, level: str) -> str:
+    """The colour class of a cell for one level."""
+    counts = tally.core if level == "core" else tally.all
+    if not sum(counts.values()):
+        return "nodata"
+    rate = tally.rate(level)
+    if rate is None:
+        return "unsup" if counts["unsupported"] == sum(counts.values()) else "unscored"
+    for floor, name in ((1, "p100"), (0.95, "p95"), (0.8, "p80"), (0.5, "p50")):
+        if rate >= floor:
+            return name
+    return "p0"
+
+
+def _only_unsupported(tally: Tally) -> bool:
+    return tally.all["unsupported"] > 0 and tally.all["unsupported"] == tally.total
+
+
+def slug(*parts: str | None, digest: int = 8) -> str:
+    """A readable, collision-safe file name for arbitrary strings."""
+    text = "\x1f".join(p or "" for p in parts)
+    readable = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "x"
+    return f"{readable}-{hashlib.sha1(text.encode('utf-8', 'surrogatepass')).hexdigest()[:digest]}"
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,  # every template, whatever its name: record strings are hostile
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.ChainableUndefined,  # optional record fields may be absent: render as empty
+        auto_reload=False,  # no stat() of the template files for each of thousands of pages
+    )
+    env.filters["pct"] = pct
+    env.globals.update(outcomes=OUTCOMES, glyphs=GLYPHS, formula=PASS_RATE_FORMULA)
+    return env
+
+
+# --- view model --------------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    tally: Tally
+    href: str
+
+    def bucket(self, level: str) -> str:
+        return bucket(self.tally, level)
+
+
+@dataclass
+class RowView:
+    row: Row
+    slug: str
+    href: str
+    env_label: str
+    total: Cell
+    cells: list[Any] = field(default_factory=list)
+    specific: int = 0
+
+    @property
+    def key(self) -> RowKey:
+        return self.row.key
+
+    @property
+    def missing_shards(self) -> list[str]:
+        return self.row.missing_shards
+
+    @property
+    def killed(self) -> bool:
+        return any(not run.complete for run in self.row.runs)
+
+
+def env_label(row: Row) -> str:
+    """Environment name plus the versions that matter most, from the row's latest run."""
+    env = row.latest_run.environment
+    packages = env.get("packages") or {}
+    parts = [row.key.env or "unnamed env", f"py {env.get('python', '?')}"]
+    parts += [f"{name} {packages[name]}" for name in ("torch", "transformers") if packages.get(name)]
+    return " · ".join(parts)
+
+
+def label(value: str | None, empty: str) -> str:
+    return empty if value is None else value
+
+
+class Site:
+    """Everything the templates need, computed once from a record."""
+
+    def __init__(self, record: Record, title: str) -> None:
+        self.record = record
+        self.title = title
+        self.rows = build_rows(record)
+        self.generated = datetime.now(UTC).isoformat(timespec="seconds")
+        self.views = {row.key: self._row_view(row) for row in self.rows}
+        self.run_href = {run.run_id: f"r/{slug(run.run_id)}.html" for run in record.runs.values()}
+        self.test_href: dict[tuple[RowKey, str], str] = {}
+        self.peers: dict[str, list[tuple[Row, Result]]] = defaultdict(list)
+        for row in self.rows:
+            for test_id, (result, _) in row.results.items():
+                # 64 bits of hash: no collision among millions of test pages
+                self.test_href[row.key, test_id] = (
+                    f"t/{slug(self.views[row.key].slug, test_id, digest=16)}.html"
+                )
+                self.peers[normalized_id(result)].append((row, result))
+        self.tasks = sorted({r.task for row in self.rows for r, _ in row.results.values()}, key=task_sort_key)
+        self.archs = {
+            task: sorted(
+                {r.arch for row in self.rows for r, _ in row.results.values() if r.task == task},
+                key=lambda a: (a is None, a or ""),
+            )
+            for task in self.tasks
+        }
+        self.specific = self._backend_specific()
+        for view in self.views.values():
+            view.specific = len(self.specific.get(view.key, []))
+
+    def _row_view(self, row: Row) -> RowView:
+        name = slug(row.key.backend, row.key.version, row.key.env)
+        results = [r for r, _ in row.results.values()]
+        href = f"b/{name}.html"
+        return RowView(row, name, href, env_label(row), Cell(Tally().extend(results), href))
+
+    def base(self, root: str) -> dict[str, Any]:
+        return {"root": root, "site_title": self.title, "generated": self.generated}
+
+    # index ----------------------------------------------------------------------------------
+    def index_context(self) -> dict[str, Any]:
+        columns = [
+            {"label": label(task, NO_TASK), "archs": [{"label": label(a, NO_ARCH)} for a in self.archs[task]]}
+            for task in self.tasks
+        ]
+        rows = []
+        for row in self.rows:
+            view = self.views[row.key]
+            by_task: dict[Any, list[Result]] = defaultdict(list)
+            by_arch: dict[Any, list[Result]] = defaultdict(list)
+            for result, _ in row.results.values():
+                by_task[result.task].append(result)
+                by_arch[result.task, result.arch].append(result)
+            view.cells = [
+                {
+                    "task": Cell(Tally().extend(by_task[task]), f"{view.href}#task={_quote(task)}"),
+                    "archs": [
+                        Cell(Tally().extend(by_arch[task, arch]), f"{view.href}#task={_quote(task)}")
+                        for arch in self.archs[task]
+                    ],
+                }
+                for task in self.tasks
+            ]
+            rows.append(view)
+        suites = sorted({f"{r.suite.get('version')}" for r in self.record.runs.values()})
+        return {
+            **self.base(""),
+            "rows": rows,
+            "columns": columns,
+            "warnings": self.record.warnings,
+            "suite": ", ".join(suites) or "—",
+            "runs": [{"run": run, "href": self.run_href[run.run_id]} for run in self.record.ordered_runs()],
+            "result_count": self.record.result_count,
+        }
+
+    # backend page ---------------------------------------------------------------------------
+    def backend_context(self, row: Row) -> dict[str, Any]:
+        view = self.views[row.key]
+        results = [r for r, _ in row.results.values()]
+        archs = sorted({r.arch for r in results}, key=lambda a: (a is None, a or ""))
+        tasks = sorted({r.task for r in results}, key=task_sort_key)
+        families = []
+        by_family: dict[str, list[Result]] = defaultdict(list)
+        for result in results:
+            by_family[result.family].append(result)
+        for family in sorted(by_family, key=family_sort_key):
+            by_check: dict[str, list[Result]] = defaultdict(list)
+            for result in by_family[family]:
+                by_check[result.check].append(result)
+            checks = []
+            for check in sorted(by_check):
+                cells: list[list[dict[str, Any]]] = [[] for _ in archs]
+                for result in sorted(by_check[check], key=lambda r: (task_sort_key(r.task), r.test_id)):
+                    cells[archs.index(result.arch)].append(
+                        {
+                            "result": result,
+                            "href": "../" + self.test_href[row.key, result.test_id],
+                            "task_label": label(result.task, NO_TASK),
+                        }
+                    )
+                levels = sorted({r.level for r in by_check[check]})
+                checks.append(
+                    {
+                        "check": check,
+                        "level": "/".join(levels),
+                        "tally": Tally().extend(by_check[check]),
+                        "cells": cells,
+                    }
+                )
+            families.append(
+                {
+                    "label": FAMILIES.get(family, family),
+                    "tally": Tally().extend(by_family[family]),
+                    "checks": checks,
+                }
+            )
+        return {
+            **self.base("../"),
+            "row": view,
+            "runs": [{"run": run, "href": "../" + self.run_href[run.run_id]} for run in row.runs],
+            "archs": [{"label": label(a, NO_ARCH)} for a in archs],
+            "tasks": [{"value": label(t, NO_TASK), "label": label(t, NO_TASK)} for t in tasks],
+            "families": families,
+        }
+
+    # test page ------------------------------------------------------------------------------
+    def test_context(self, row: Row, result: Result, run: Run) -> dict[str, Any]:
+        info = run.backends.get(result.backend) or {}
+        peers = [
+            {
+                "label": other.key.label,
+                "outcome": peer.outcome,
+                "href": "../" + self.test_href[other.key, peer.test_id],
+            }
+            for other, peer in self.peers[normalized_id(result)]
+            if other.key != row.key
+        ]
+        link = (result.expectation or {}).get("link") or ""
+        return {
+            **self.base("../"),
+            "row": self.views[row.key],
+            "row_href": "../" + self.views[row.key].href,
+            "result": result,
+            "run": run,
+            "run_href": "../" + self.run_href[run.run_id],
+            "task_label": label(result.task, NO_TASK),
+            "arch_label": label(result.arch, NO_ARCH),
+            "metrics": [(name, _number(value)) for name, value in result.metrics.items()],
+            "tolerance": tolerance(result.metrics),
+            "expectation_link": link if re.match(r"https?://", link) else None,  # no javascript: URLs
+            "runtime": sorted((info.get("runtime") or {}).items()),
+            "peers": peers,
+        }
+
+    def run_context(self, run: Run) -> dict[str, Any]:
+        observed = Tally().extend(run.results.values()).all
+        return {
+            **self.base("../"),
+            "run": run,
+            "observed": observed,
+            "declared": run.end_counts(),
+            "cpu": run.environment.get("cpu") or {},
+        }
+
+    # backend-specific failures --------------------------------------------------------------
+    def _backend_specific(self) -> dict[RowKey, list[dict[str, Any]]]:
+        """Per row, the tests failing there only while passing on at least one other row."""
+        found: dict[RowKey, list[dict[str, Any]]] = defaultdict(list)
+        for peers in self.peers.values():
+            failing = [(row, r) for row, r in peers if r.outcome in FAILING | {"xfailed"}]
+            passing = [row.key.label for row, r in peers if r.outcome in PASSING]
+            if len(failing) == 1 and passing:
+                row, result = failing[0]
+                found[row.key].append(
+                    {
+                        "result": result,
+                        "href": self.test_href[row.key, result.test_id],
+                        "summary": first_line(result.message),
+                        "passing": passing,
+                    }
+                )
+        return found
+
+    def interop_context(self) -> dict[str, Any]:
+        groups = [
+            {
+                "label": self.views[key].key.label,
+                "slug": self.views[key].slug,
+                "href": self.views[key].href,
+                "entries": sorted(
+                    entries, key=lambda e: (family_sort_key(e["result"].family), e["result"].test_id)
+                ),
+            }
+            for key, entries in sorted(self.specific.items(), key=lambda kv: kv[0].sort_key)
+        ]
+        return {**self.base(""), "groups": groups}
+
+    # diff -----------------------------------------------------------------------------------
+    def diff_context(self, baseline: Record | None, baseline_label: str, reason: str) -> dict[str, Any]:
+        if baseline is None:
+            return {**self.base(""), "diff": None, "reason": reason}
+        comparison: Comparison = compare(baseline, self.record)
+
+        def entries(changes: list) -> list[dict[str, Any]]:
+            return [
+                {
+                    "change": c,
+                    "href": self._href_for(c.key) if c.new is not None else None,
+                }
+                for c in changes[:DIFF_LIST_LIMIT]
+            ]
+
+        lists = {
+            "regressions": comparison.regressions(),
+            "fixes": comparison.fixes,
+            "changed": comparison.changed(),
+            "added": comparison.added,
+            "removed": comparison.removed(),
+        }
+        diff = {name: entries(changes) for name, changes in lists.items()}
+        diff.update(
+            totals={name: len(changes) for name, changes in lists.items()},
+            base_label=baseline_label,
+            base_count=baseline.result_count,
+            new_count=self.record.result_count,
+            unchanged=comparison.unchanged,
+            env_changes=comparison.env_changes,
+        )
+        return {**self.base(""), "diff": diff, "reason": ""}
+
+    def _href_for(self, key: Any) -> str | None:
+        for row in self.rows:
+            if row.key.env == key.env and row.key.backend == key.backend and key.test_id in row.results:
+                return self.test_href[row.key, key.test_id]
+        return None
+
+
+def _quote(task: str | None) -> str:
+    return quote(label(task, NO_TASK), safe="")
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "null" if value is None else str(value)
+
+
+def tolerance(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """max/mean abs error against the tolerance used, when the result recorded them."""
+    error, atol = metrics.get("max_abs_err"), metrics.get("atol")
+    if not isinstance(error, int | float) or not isinstance(atol, int | float):
+        return None
+    rtol = metrics.get("rtol")
+    mean = metrics.get("mean_abs_err")
+    within = error <= atol
+    ratio = f"{error / atol:.3g} times atol" if atol else "atol is 0"
+    return {
+        "max": _number(error),
+        "atol": _number(atol),
+        "rtol": _number(rtol) if isinstance(rtol, int | float) else None,
+        "mean": _number(mean) if isinstance(mean, int | float) else None,
+        "within": within,
+        "verdict": f"{'within' if within else 'above'} atol ({ratio})",
+    }
+
+
+# --- history -----------------------------------------------------------------------------------
+
+
+@dataclass
+class PointStats:
+    version: str | None
+    core: float | None
+    strict: float | None
+    counts: str
+
+
+@dataclass
+class HistoryPoint:
+    label: str
+    when: str
+    suite: str
+    run_ids: frozenset[str]
+    path: Path | None
+    stats: dict[tuple[str | None, str], PointStats]
+
+
+def history_point(record: Record, label: str, path: Path | None) -> HistoryPoint:
+    stats = {}
+    for row in build_rows(record):
+        tally = Tally().extend(r for r, _ in row.results.values())
+        counts = ", ".join(f"{n} {o}" for o in OUTCOMES if (n := tally.all[o]))
+        stats[row.key.env, row.key.backend] = PointStats(
+            row.key.version, tally.rate("core"), tally.rate("strict"), counts or "no results"
+        )
+    runs = record.ordered_runs()
+    return HistoryPoint(
+        label=label,
+        when=runs[0].started_at if runs else "",
+        suite=", ".join(sorted({str(r.suite.get("version")) for r in runs})),
+        run_ids=frozenset(record.runs),
+        path=path,
+        stats=stats,
+    )
+
+
+def load_history(directory: str | Path) -> tuple[list[HistoryPoint], list[str]]:
+    """One point per record file in `directory` (oldest first); unusable files are skipped with a warning."""
+    points, warnings = [], []
+    for path in sorted(Path(directory).glob("*.jsonl")):
+        try:
+            record = load([path], validate=False)  # history is read for trends only: keep it fast
+        except RecordError as exc:
+            warnings.append(f"history file skipped: {exc}")
+            continue
+        points.append(history_point(record, path.name, path))
+    points.sort(key=lambda p: timestamp_key(p.when))
+    return points, warnings
+
+
+def trend_svg(points: list[HistoryPoint], key: tuple[str | None, str]) -> str:
+    """Core and strict pass rates over the points, as inline SVG; a point with no data is a gap."""
+    width, height, left, top, bottom = 640, 170, 40, 12, 28
+    plot_w, plot_h = width - left - 12, height - top - bottom
+    n = len(points)
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+
+    def y(rate: float) -> float:
+        return top + plot_h * (1 - rate)
+
+    parts = [
+        f'<svg class="trend" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="pass-rate trend for {escape(key[1])}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for rate in (0, 0.5, 1):
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width - 12}" y1="{y(rate):.1f}" y2="{y(rate):.1f}"/>'
+        )
+        parts.append(f'<text x="4" y="{y(rate) + 3:.1f}">{int(rate * 100)} %</text>')
+    for level in ("core", "strict"):
+        segment: list[str] = []
+        segments = [segment]
+        for i, point in enumerate(points):
+            stats = point.stats.get(key)
+            rate = getattr(stats, level) if stats else None
+            if rate is None:
+                segment = []
+                segments.append(segment)
+                continue
+            segment.append(f"{x(i):.1f},{y(rate):.1f}")
+            title = escape(f"{point.label} ({point.when}): {level} {pct(rate)}")
+            parts.append(
+                f'<circle class="{level}" cx="{x(i):.1f}" cy="{y(rate):.1f}" r="3"><title>{title}</title></circle>'
+            )
+        parts += [f'<polyline class="{level}" points="{" ".join(s)}"/>' for s in segments if len(s) > 1]
+    for i, anchor in [(0, "middle")] if n == 1 else [(0, "start"), (n - 1, "end")]:
+        when = escape(points[i].when[:10])
+        parts.append(f'<text x="{x(i):.1f}" y="{height - 8}" text-anchor="{anchor}">{when}</text>')
+    parts.append("</svg>")
+    return xml_text("".join(parts))
+
+
+def history_context(site: Site, points: list[HistoryPoint], warnings: list[str]) -> dict[str, Any]:
+    points = points[-HISTORY_LIMIT:]
+    keys = sorted({k for p in points for k in p.stats}, key=lambda k: (k[1], k[0] or ""))
+    series = [
+        {
+            "label": f"{backend} · {env or 'unnamed env'}",
+            "svg": Markup(trend_svg(points, (env, backend))),  # built from escaped parts
+            "points": [
+                {"label": p.label, "when": p.when, "suite": p.suite, "stats": p.stats.get((env, backend))}
+                for p in points
+            ],
+        }
+        for env, backend in keys
+    ]
+    return {**site.base(""), "series": series if len(points) > 0 else [], "warnings": warnings}
+
+
+# --- Markdown and badges -----------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
+
+
+def md_escape(text: str | None) -> str:
+    """Safe inside a Markdown table cell, also where the renderer allows raw HTML."""
+    text = escape(text or "", quote=False)  # <script> stays text
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def md_cell(tally: Tally) -> str:
+    if tally.total == 0:
+        return "—"
+    rate = tally.rate("core") if tally.scored("core") else tally.rate("strict")
+    if rate is None:
+        return "unsupported" if _only_unsupported(tally) else "not scored"
+    mark = "✅" if rate >= 1 else ("❌" if rate == 0 else "⚠️")
+    return f"{mark} {pct(rate)}"
+
+
+def markdown_pages(site: Site) -> dict[str, str]:
+    """index.md (the matrix) and one "supported architectures" table per backend row."""
+    legend = (
+        f"Pass rate = {PASS_RATE_FORMULA}; not_run and error are not scored, unsupported is shown "
+        "and never counted as a pass. Cells show the core score (strict where a cell has no core "
+        "check); — means no data.\n"
+    )
+    header = ["Backend", "Environment", "Core", "Strict", *[md_escape(label(t, NO_TASK)) for t in site.tasks]]
+    lines = [f"# {md_escape(site.title)}", "", legend, "| " + " | ".join(header) + " |"]
+    lines.append("|" + "---|" * len(header))
+    pages = {}
+    for row in site.rows:
+        view = site.views[row.key]
+        results = [r for r, _ in row.results.values()]
+        by_task = {t: Tally().extend(r for r in results if r.task == t) for t in site.tasks}
+        cells = [
+            f"[{md_escape(row.key.backend)} {md_escape(row.key.version)}]({view.slug}.md)",
+            md_escape(row.key.env or "unnamed env"),
+            pct(view.total.tally.rate("core")),
+            pct(view.total.tally.rate("strict")),
+            *[md_cell(by_task[t]) for t in site.tasks],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+        pages[f"{view.slug}.md"] = backend_markdown(row, view, results, legend)
+    pages["index.md"] = "\n".join(lines) + "\n"
+    return pages
+
+
+def backend_markdown(row: Row, view: RowView, results: list[Result], legend: str) -> str:
+    tasks = sorted({r.task for r in results}, key=task_sort_key)
+    archs = sorted({r.arch for r in results}, key=lambda a: (a is None, a or ""))
+    lines = [
+        f"## Supported architectures: {md_escape(row.key.backend)} {md_escape(row.key.version)}"
+        f" ({md_escape(row.key.env or 'unnamed env')})",
+        "",
+        f"Core {pct(view.total.tally.rate('core'))} · strict {pct(view.total.tally.rate('strict'))}. {legend}",
+        "| Architecture | " + " | ".join(md_escape(label(t, NO_TASK)) for t in tasks) + " |",
+        "|" + "---|" * (len(tasks) + 1),
+    ]
+    for arch in archs:
+        cells = [md_cell(Tally().extend(r for r in results if r.arch == arch and r.task == t)) for t in tasks]
+        lines.append(f"| {md_escape(label(arch, NO_ARCH))} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def badge_svg(name: str, tally: Tally) -> str:
+    """A shields-style badge: backend name | core and strict scores, coloured by the core score."""
+    core, strict = tally.rate("core"), tally.rate("strict")
+    message = f"core {pct(core)} · strict {pct(strict)}" if tally.scored("strict") else "no data"
+    colour = {"p100": "#2e8540", "p95": "#6a9f2a", "p80": "#b59a00", "p50": "#d9730d", "p0": "#c62828"}.get(
+        bucket(tally, "core" if tally.scored("core") else "strict"), "#8a8f98"
+    )
+    left_w, right_w = round(12 + 6.5 * len(name)), round(12 + 6.5 * len(message))
+    width = left_w + right_w
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="20" role="img" '
+        f'aria-label="{escape(name)}: {escape(message)}"><title>{escape(name)}: {escape(message)}</title>'
+        f'<rect width="{left_w}" height="20" fill="#555"/><rect x="{left_w}" width="{right_w}" height="20" '
+        f'fill="{colour}"/><g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11" '
+        f'text-anchor="middle"><text x="{left_w / 2}" y="14">{escape(name)}</text>'
+        f'<text x="{left_w + right_w / 2}" y="14">{escape(message)}</text></g></svg>\n'
+    )
+    return xml_text(svg)
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _write(path: Path, text: str) -> None:
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True)
+    path.write_text(text, encoding="utf-8", errors="replace")  # a lone surrogate becomes "?"
+
+
+def prepare_output(out: Path) -> None:
+    """Clear a previous report in `out`; refuse to write into a folder that holds anything else."""
+    if out.exists() and not out.is_dir():
+        raise RecordError(f"{out} exists and is not a directory")
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise RecordError(f"{out} is not empty and was not written by `optimum-conformance report`: refusing")
+    for name in GENERATED_DIRS:
+        shutil.rmtree(out / name, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text(
+        "written by optimum-conformance report; its sub-folders are replaced on rewrite\n"
+    )
+
+
+@dataclass
+class SiteSummary:
+    pages: int
+    out: Path
+    warnings: list[str]
+
+
+def render_site(
+    record: Record,
+    out: str | Path,
+    *,
+    history: Sequence[HistoryPoint] = (),
+    history_warnings: Sequence[str] = (),
+    baseline: Record | None = None,
+    baseline_label: str = "",
+    markdown: bool = False,
+    title: str = "optimum-conformance",
+) -> SiteSummary:
+    """Write the whole site; `history` points are older records (the current one is appended)."""
+    out = Path(out)
+    prepare_output(out)
+    env = environment()
+    site = Site(record, title)
+    pages = 0
+
+    def page(path: str, template: str, context: dict[str, Any]) -> None:
+        nonlocal pages
+        _write(out / path, env.get_template(template).render(context))
+        pages += 1
+
+    shutil.copyfile(TEMPLATES / "style.css", out / "style.css")
+    _write(out / "site.js", env.get_template("site.js.j2").render())
+    page("index.html", "index.html.j2", {**site.index_context(), "markdown": markdown})
+    page("interop.html", "interop.html.j2", site.interop_context())
+    for row in site.rows:
+        view = site.views[row.key]
+        page(view.href, "backend.html.j2", site.backend_context(row))
+        _write(
+            out / "badges" / f"{view.slug}.svg",
+            badge_svg(f"{row.key.backend} ({row.key.env or '-'})", view.total.tally),
+        )
+        for test_id, (result, run) in row.results.items():
+            page(site.test_href[row.key, test_id], "test.html.j2", site.test_context(row, result, run))
+    for run in record.runs.values():
+        page(site.run_href[run.run_id], "run.html.j2", site.run_context(run))
+
+    current = history_point(record, "this report", None)
+    points = [p for p in history if p.run_ids != current.run_ids] + [current]
+    reason = "No baseline: pass --baseline RECORD, or --history DIR with an earlier record."
+    if baseline is None and len(points) > 1 and points[-2].path is not None:
+        baseline, baseline_label = load([points[-2].path], validate=False), points[-2].label
+    page("diff.html", "diff.html.j2", site.diff_context(baseline, baseline_label, reason))
+    page(
+        "history.html",
+        "history.html.j2",
+        history_context(site, points if history else [], list(history_warnings)),
+    )
+    if markdown:
+        for name, text in markdown_pages(site).items():
+            _write(out / "markdown" / name, text)
+    return SiteSummary(pages, out, record.warnings)

@@ -1,0 +1,74 @@
+"""Meta-tests: the suite catches each deliberately broken backend, at the right clause.
+
+One run of the real suite (`pytest --pyargs conformance`, xdist workers) over every defect of
+`tests/meta/broken.py` plus the reference backend as control; then, per defect, the target clause
+must fail and nothing outside its declared collateral may fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.meta.broken import DEFECTS
+
+ROOT = Path(__file__).resolve().parents[2]
+FAILING = {"failed", "crashed", "timeout", "error", "xpassed"}
+
+
+def run_suite(tmp_path: Path, backends: list[str], *args: str) -> dict[str, dict[str, dict]]:
+    """Run the suite in a subprocess; results by backend, then by check."""
+    record = tmp_path / "record.jsonl"
+    command = [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-p", "no:cacheprovider", "-q",
+               "--results", str(record), "--export-cache", "none", "-n", "2", "--dist", "loadgroup", *args]  # fmt: skip
+    for backend in backends:
+        command += ["--backend", backend]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    results: dict[str, dict[str, dict]] = {}
+    for line in record.read_text().splitlines():
+        entry = json.loads(line)
+        if entry["type"] == "result":
+            results.setdefault(entry["backend"], {})[entry["check"]] = entry
+    return results
+
+
+@pytest.fixture(scope="module")
+def meta_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict]]:
+    tmp = tmp_path_factory.mktemp("meta")
+    selectors = ["reference-ort"] + [f"tests.meta.broken:{d.attr}" for d in DEFECTS]
+    results = run_suite(tmp / "main", selectors, "--arch", "bert", "--task", "text-classification")
+    trained = run_suite(
+        tmp / "trained", selectors, "--arch", "bert", "--task", "feature-extraction", "-k", "real_weights"
+    )
+    for backend, checks in trained.items():
+        results.setdefault(backend, {}).update(checks)
+    return results
+
+
+def test_reference_passes_every_clause(meta_results: dict) -> None:
+    checks = meta_results["reference-ort"]
+    bad = {c: r["outcome"] + ": " + r["message"][:200] for c, r in checks.items() if r["outcome"] != "passed"}
+    assert not bad
+    assert len(checks) >= 32
+
+
+@pytest.mark.parametrize("defect", DEFECTS, ids=lambda d: d.target)
+def test_defect_is_caught_by_its_clause(meta_results: dict, defect) -> None:
+    checks = meta_results[defect.name]
+    assert checks[defect.target]["outcome"] == "failed", checks[defect.target]
+    assert checks[defect.target]["stage"], "a failure records the stage it broke at"
+    unexpected = {
+        c: r["message"][:200]
+        for c, r in checks.items()
+        if r["outcome"] in FAILING and c not in defect.collateral
+    }
+    unexpected.pop(defect.target, None)
+    assert not unexpected, f"{defect.name} also broke clauses it should not: {unexpected}"
+    passed = [c for c, r in checks.items() if r["outcome"] == "passed"]
+    assert len(passed) >= len(checks) - 1 - len(defect.collateral)

@@ -1,0 +1,165 @@
+"""A real browser opens the generated site from disk (file://): matrix, drill-down, no console errors.
+
+Needs Debian's `chromium` and `chromium-driver` and the `selenium` package; skipped without them (CI
+installs them). Screenshots go to $OPTIMUM_CONFORMANCE_ARTIFACTS (default: the test's tmp dir).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reports.model import load
+from reports.render import render_site
+
+from . import factory as f
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = (
+    "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else shutil.which("chromedriver")
+)
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,1000",
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    webdriver = pytest.importorskip("selenium.webdriver", reason="the selenium package is not installed")
+    if not CHROMIUM or not CHROMEDRIVER:
+        pytest.skip("chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("OPTIMUM_CONFORMANCE_ARTIFACTS") or tmp_path / "artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def console_errors(driver) -> list[dict]:
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def wait(driver):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, 30)
+
+
+def no_alert(driver) -> bool:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    try:
+        driver.switch_to.alert  # noqa: B018 (raises when there is none)
+    except NoAlertPresentException:
+        return True
+    return False
+
+
+def test_site_opens_from_disk_and_drills_down(browser, tmp_path: Path, artifacts: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    builder = f.run(backends=(("reference-ort", "0.1.0"), ("reference-ov", "0.1.0")))
+    for backend in ("reference-ort", "reference-ov"):
+        for arch in ("bert", "roberta"):
+            builder.result(
+                "parity.pytorch", backend=backend, arch=arch, metrics={"max_abs_err": 1e-6, "atol": 1e-4}
+            )
+            builder.result("load.local_dir", backend=backend, arch=arch, task="feature-extraction")
+    builder.result(
+        "parity.batch_padding",
+        "crashed",
+        backend="reference-ov",
+        stage="infer",
+        message='worker died <script>alert("x")</script>',
+    )
+    builder.result("push.single_commit", "unsupported", backend="reference-ov", level="strict")
+    site = tmp_path / "site"
+    render_site(load([f.write(tmp_path / "record.jsonl", builder.end())]), site)
+
+    browser.get((site / "index.html").as_uri())
+    assert browser.title.startswith("Compatibility matrix")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")
+    assert [r.find_element(By.CSS_SELECTOR, "th a").text for r in rows] == ["reference-ort", "reference-ov"]
+    ov_cells = rows[1].find_elements(By.CSS_SELECTOR, "td.cell:not([hidden])")  # all, then one per task
+    assert "core 100 %" in ov_cells[1].text  # feature-extraction
+    # text-classification: 2 passed, 1 crashed, 1 unsupported (not scored, still shown).
+    assert "core 66.6 %" in ov_cells[2].text and "☠1" in ov_cells[2].text and "\u22121" in ov_cells[2].text
+    assert "c-p50" in ov_cells[2].get_attribute("class")
+    # Architectures are folded until the task is expanded.
+    arch_headers = browser.find_elements(By.CSS_SELECTOR, "th.arch")
+    assert arch_headers and not any(h.is_displayed() for h in arch_headers)
+    browser.find_elements(By.CSS_SELECTOR, "button.expand")[1].click()
+    assert [h.text.splitlines()[-1] for h in arch_headers if h.is_displayed()] == ["bert", "roberta"]
+    browser.find_element(By.CSS_SELECTOR, 'button[data-colour="strict"]').click()
+    assert "by-strict" in browser.find_element(By.ID, "matrix").get_attribute("class")
+    browser.save_screenshot(str(artifacts / "report-index.png"))
+    assert console_errors(browser) == []
+
+    # Matrix cell -> backend page filtered to that task -> the crashed test's drill-down.
+    ov_cells[2].find_element(By.TAG_NAME, "a").click()
+    wait(browser).until(
+        lambda d: "/b/" in d.current_url and d.execute_script("return document.readyState") == "complete"
+    )
+    assert "reference-ov" in browser.find_element(By.TAG_NAME, "h1").text
+    assert "#task=text-classification" in browser.current_url
+    marks = browser.find_elements(By.CSS_SELECTOR, "a.m")
+    visible = [m for m in marks if m.is_displayed()]
+    assert visible and len(visible) < len(marks)  # feature-extraction marks are filtered out
+    assert all(m.get_attribute("data-task") == "text-classification" for m in visible)
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.clauses tbody tr:not(.family)")
+    shown = [row.text.split()[0] for row in rows if row.is_displayed()]
+    assert shown == [
+        "parity.batch_padding",
+        "parity.pytorch",
+        "push.single_commit",
+    ]  # load.* has no such test
+    browser.save_screenshot(str(artifacts / "report-backend.png"))
+    assert console_errors(browser) == []
+    browser.find_element(By.CSS_SELECTOR, "a.m.o-crashed").click()
+    wait(browser).until(
+        lambda d: "/t/" in d.current_url and d.execute_script("return document.readyState") == "complete"
+    )
+    assert "parity.batch_padding" in browser.find_element(By.TAG_NAME, "h1").text
+    message = browser.find_element(By.CSS_SELECTOR, "pre.message").text
+    assert message == 'worker died <script>alert("x")</script>'  # shown as text, never run
+    assert no_alert(browser)
+    repro = browser.find_element(By.ID, "repro").text
+    assert repro.startswith("pytest --pyargs conformance --backend reference-ov")
+    copy = browser.find_element(By.CSS_SELECTOR, "button.copy")
+    copy.click()  # the clipboard answers asynchronously
+    wait(browser).until(lambda _: copy.text in ("Copied", "Selected: press Ctrl+C"))
+    browser.save_screenshot(str(artifacts / "report-test.png"))
+    assert console_errors(browser) == []
+
+    for page in ("interop.html", "diff.html", "history.html"):
+        browser.get((site / page).as_uri())
+        assert console_errors(browser) == [], page
+    run_page = next((site / "r").glob("*.html"))
+    browser.get(run_page.as_uri())
+    assert "avx2" in browser.page_source and console_errors(browser) == []

@@ -1,0 +1,343 @@
+"""`report`: the static site, Markdown and badges, on records made here (hostile ones included)."""
+
+from __future__ import annotations
+
+import re
+import time
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from reports.model import load
+from reports.render import render_site
+
+from . import factory as f
+
+HOSTILE_ARCH = '<script>alert("arch")</script>'
+HOSTILE_BACKEND = "evil\"'><img src=x onerror=alert(1)>"
+HOSTILE_MESSAGE = (
+    '<script>alert("msg")</script> ünïcödé 模型 🚀 \u202eRTL\u202c \ud800 \x1b[31mred & "quoted" \'single\''
+)
+HOSTILE_TASK = 'text-classification"><b>bold</b>'
+
+
+class Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str, str]] = []  # (tag, attribute, value)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("href", "src") and value is not None:
+                self.links.append((tag, name, value))
+
+
+def site_pages(site: Path) -> list[Path]:
+    return sorted(site.rglob("*.html"))
+
+
+def assert_self_contained(site: Path) -> None:
+    """Every local link resolves; no stylesheet, script or image comes from the network."""
+    for page in site_pages(site):
+        parser = Links()
+        parser.feed(page.read_text(encoding="utf-8"))
+        for tag, _, value in parser.links:
+            if value.startswith(("#", "data:")):
+                continue
+            assert not value.startswith(("http:", "https:", "//")) or tag == "a", (
+                f"{page}: remote {tag} {value}"
+            )
+            if tag == "a" and value.startswith(("http:", "https:")):
+                continue
+            target = (page.parent / value.split("#")[0].split("?")[0]).resolve()
+            assert target.exists(), f"{page.relative_to(site)} links to missing {value}"
+
+
+def report(cli, site: Path, *args: object) -> str:
+    result = cli("report", *args, "-o", site)
+    assert result.code == 0, result.err
+    return result.out
+
+
+def test_standard_record_renders_every_page(tmp_path: Path, cli) -> None:
+    site = tmp_path / "site"
+    out = report(cli, site, f.standard(tmp_path / "a.jsonl"), "--markdown")
+    assert "wrote" in out
+    index = (site / "index.html").read_text()
+    assert (
+        "Compatibility matrix" in index
+        and "passed / (passed + failed + xfailed + xpassed + crashed + timeout)" in index
+    )
+    assert "reference-ort" in index and "reference-ov" in index
+    assert "strict 87.5 %" in index  # reference-ov: 7 passed of 8 scored, unsupported left out
+    assert "not run" in index and "unsupported" in index
+    for name in ("interop.html", "diff.html", "history.html", "style.css", "site.js"):
+        assert (site / name).is_file()
+    assert len(list((site / "t").glob("*.html"))) == load([tmp_path / "a.jsonl"]).result_count
+    assert len(list((site / "b").glob("*.html"))) == 2 and len(list((site / "badges").glob("*.svg"))) == 2
+    assert_self_contained(site)
+
+
+def test_hostile_strings_are_shown_as_text(tmp_path: Path, cli) -> None:
+    builder = f.run(env="<i>env</i>", backends=((HOSTILE_BACKEND, "1.0<b>"), ("reference-ort", "0.1.0")))
+    builder.result(
+        "parity.pytorch",
+        "failed",
+        backend=HOSTILE_BACKEND,
+        task=HOSTILE_TASK,
+        arch=HOSTILE_ARCH,
+        message=HOSTILE_MESSAGE,
+        metrics={"note": "<svg onload=alert(1)>", "max_abs_err": 3e-3, "atol": 1e-4},
+        expectation={
+            "outcome": "failed",
+            "reason": "<script>alert('why')</script>",
+            "link": "javascript:alert(1)",
+        },
+    )
+    builder.result("parity.pytorch", backend="reference-ort", task=HOSTILE_TASK, arch=HOSTILE_ARCH)
+    site = tmp_path / "site"
+    report(cli, site, f.write(tmp_path / "hostile.jsonl", builder.end()), "--markdown")
+    for page in site_pages(site):
+        html = page.read_text(encoding="utf-8")
+        for raw in (
+            "<script>alert",
+            "<img src=x",
+            "<svg onload",
+            "<i>env</i>",
+            "<b>bold",
+            'href="javascript:',
+        ):
+            assert raw not in html, f"{page.relative_to(site)} contains {raw}"
+    (test_page,) = [p for p in (site / "t").glob("*.html") if "ünïcödé" in p.read_text()]
+    html = test_page.read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(&#34;msg&#34;)&lt;/script&gt;" in html
+    assert "模型 🚀" in html and "ünïcödé" in html and "&amp; &#34;quoted&#34; &#39;single&#39;" in html
+    assert "javascript:alert(1)" in html  # shown as text, not as a link
+    for md in (site / "markdown").glob("*.md"):
+        text = md.read_text(encoding="utf-8")
+        assert "<script" not in text and "<img" not in text and "<b>" not in text
+    for badge in (site / "badges").glob("*.svg"):
+        svg = ET.fromstring(badge.read_text(encoding="utf-8"))  # well-formed XML
+        assert not list(svg.iter("{http://www.w3.org/2000/svg}script"))
+    assert_self_contained(site)
+
+
+def test_empty_run_shows_no_data_never_zero(tmp_path: Path, cli) -> None:
+    site = tmp_path / "site"
+    report(cli, site, f.write(tmp_path / "empty.jsonl", f.run().end()))
+    index = (site / "index.html").read_text()
+    assert "no data" in index and not re.search(r"(?<![\d.])0 %", index)
+    backend_page = next((site / "b").glob("*.html")).read_text()
+    assert "No results for this backend" in backend_page
+    assert_self_contained(site)
+
+
+def test_no_runs_at_all_still_renders(tmp_path: Path, cli) -> None:
+    empty = tmp_path / "nothing.jsonl"
+    empty.write_text("")
+    site = tmp_path / "site"
+    result = cli("report", empty, "-o", site)
+    assert result.code == 0 and "empty record" in result.err
+    assert "No results in this record" in (site / "index.html").read_text()
+
+
+def test_record_with_only_required_fields_renders(tmp_path: Path, cli) -> None:
+    builder = f.minimal().result("load.local_dir", "failed", task=None, arch=None, message="")
+    site = tmp_path / "site"
+    report(cli, site, f.write(tmp_path / "minimal.jsonl", builder.end()), "--markdown")
+    index = (site / "index.html").read_text()
+    assert "bare" in index and "unnamed env" in index and "core 0 %" in index
+    assert "(no task)" in index
+    assert_self_contained(site)
+
+
+def test_missing_shard_renders_as_no_data(tmp_path: Path, cli) -> None:
+    shard0 = f.run(shard=(0, 3)).result("load.local_dir").end()
+    shard2 = f.run(shard=(2, 3)).result("load.hub").end()
+    # Another environment has a task the missing shard would have run for main.
+    ipex = f.run(env="ipex").result("load.local_dir", task="fill-mask").result("load.local_dir").end()
+    site = tmp_path / "site"
+    paths = [f.write(tmp_path / f"{n}.jsonl", r) for n, r in (("s0", shard0), ("s2", shard2), ("ipex", ipex))]
+    report(cli, site, *paths)
+    index = (site / "index.html").read_text()
+    assert "shard(s) 1 of 3 missing" in index and "shards missing: 1 of 3" in index
+    rows = re.findall(r"<tr>\s*<th scope=\"row\".*?</tr>", index, re.S)
+    (main_row,) = [row for row in rows if "-main-" in row]
+    assert "no data" in main_row
+    assert not re.search(r"(?<![\d.])0 %", main_row)
+
+
+def test_crashed_test_and_its_drill_down(tmp_path: Path, cli) -> None:
+    builder = f.run().result("parity.pytorch", arch="roberta")
+    builder.result(
+        "parity.pytorch",
+        "crashed",
+        stage="infer",
+        message="worker died: SIGSEGV in libonnxruntime.so",
+        metrics={"max_abs_err": 3e-3, "mean_abs_err": 2e-4, "atol": 1e-4, "rtol": 1e-4, "dtype": "float32"},
+        duration_s=12.5,
+    )
+    site = tmp_path / "site"
+    report(cli, site, f.write(tmp_path / "crash.jsonl", builder.end()))
+    index = (site / "index.html").read_text()
+    assert "core 50.0 %" in index  # the crash counts in the denominator
+    assert 'title="1 crashed"' in index
+    (page,) = [p for p in (site / "t").glob("*.html") if "SIGSEGV" in p.read_text()]
+    html = page.read_text()
+    for expected in (
+        "crashed",
+        "<dd>infer</dd>",
+        "worker died: SIGSEGV in libonnxruntime.so",
+        "12.500 s",
+        "max abs error 0.003 vs atol 0.0001",
+        "above atol (30 times atol)",
+        "mean abs error 0.0002",
+        "float32",
+        "pytest --pyargs conformance --backend reference-ort",
+        builder.run_id,
+        "3.11.7",
+        "onnxruntime 1.22.0",
+    ):
+        assert expected in html, expected
+    assert "Same check elsewhere" not in html  # only one backend
+    run_page = site / "r"
+    assert any("avx2 fma" in p.read_text() for p in run_page.glob("*.html"))
+
+
+def test_killed_run_is_flagged_and_its_results_shown(tmp_path: Path, cli) -> None:
+    killed = f.run().result("load.local_dir").result("load.hub", "failed", message="HTTP 500")
+    site = tmp_path / "site"
+    result = cli("report", f.write(tmp_path / "killed.jsonl", killed), "-o", site)
+    assert result.code == 0 and "killed" in result.err
+    index = (site / "index.html").read_text()
+    assert "no end line (killed)" in index and "killed run: partial" in index
+    assert "core 50.0 %" in index
+
+
+def test_backend_page_groups_clauses_by_family(tmp_path: Path, cli) -> None:
+    site = tmp_path / "site"
+    report(cli, site, f.standard(tmp_path / "a.jsonl"))
+    page = next(p for p in (site / "b").glob("*.html") if "reference-ov" in p.name).read_text()
+    families = [m.strip() for m in re.findall(r'<tr class="family"><th colspan="\d+">(\w[\w ]*)', page)]
+    assert families == ["Loading", "Parity", "Save", "Push", "Bad input"]
+    assert '<th scope="col">bert</th>' in page and '<th scope="col">roberta</th>' in page
+    assert page.count('class="m o-') == 9  # one mark per result, each a link to its test page
+
+
+def test_backend_specific_failures(tmp_path: Path, cli) -> None:
+    builder = f.run(
+        backends=(("reference-ort", "0.1.0"), ("reference-ov", "0.1.0"), ("optimum-ort", "2.1.0"))
+    )
+    for backend in ("reference-ort", "reference-ov", "optimum-ort"):
+        builder.result("parity.pytorch", "failed" if backend == "reference-ov" else "passed", backend=backend)
+        builder.result("load.hub", "failed", backend=backend)  # fails everywhere: not backend-specific
+    site = tmp_path / "site"
+    report(cli, site, f.write(tmp_path / "three.jsonl", builder.end()))
+    interop = (site / "interop.html").read_text()
+    assert "test_pytorch[reference-ov-" in interop and "test_hub" not in interop
+    assert "optimum-ort 2.1.0 · main, reference-ort 0.1.0 · main" in interop
+    ov_page = next(p for p in (site / "t").glob("*.html") if "test_pytorch[reference-ov" in p.read_text())
+    assert "Same check elsewhere" in ov_page.read_text()
+
+
+def test_diff_page_and_history(tmp_path: Path, cli) -> None:
+    history = tmp_path / "history"
+
+    def record(day: int, ort_hub: str, with_ov: bool) -> f.RunBuilder:
+        backends = (
+            (("reference-ort", "0.1.0"), ("reference-ov", "0.1.0"))
+            if with_ov
+            else (("reference-ort", "0.1.0"),)
+        )
+        builder = f.run(backends=backends, started_at=f"2026-11-{day:02d}T10:00:00+00:00")
+        builder.result("load.local_dir").result("load.hub", ort_hub)
+        if with_ov:
+            builder.result("load.local_dir", backend="reference-ov")
+        return builder.end()
+
+    f.write(history / "2026-11-01.jsonl", record(1, "passed", True))
+    f.write(history / "2026-11-02.jsonl", record(2, "passed", False))  # reference-ov: no data that day
+    (history / "broken.jsonl").write_text("not a record\n")
+    current = f.write(tmp_path / "now.jsonl", record(3, "failed", True))
+    site = tmp_path / "site"
+    result = cli("report", current, "-o", site, "--history", history)
+    assert result.code == 0 and "history file skipped" in result.err
+    diff = (site / "diff.html").read_text()
+    assert "base: 2026-11-02.jsonl" in diff
+    assert diff.index("Regressions (1)") < diff.index("Fixes (0)") < diff.index("New tests (1)")
+    assert "passed → failed" in diff and 'href="t/' in diff
+    hist = (site / "history.html").read_text()
+    assert hist.count('<svg class="trend"') == 2
+    ov = hist[hist.index("reference-ov · main") :]
+    assert "no data" in ov  # the day without reference-ov is a gap, not 0 %
+    assert hist.count('<polyline class="core"') >= 1
+    ET.fromstring(re.search(r"<svg class=\"trend\".*?</svg>", hist, re.S).group(0))  # well-formed SVG
+    # An explicit baseline wins over the history.
+    report(cli, site, current, "--baseline", history / "2026-11-01.jsonl")
+    assert "base: " + str(history / "2026-11-01.jsonl") in (site / "diff.html").read_text()
+
+
+def test_markdown_tables_and_badges(tmp_path: Path, cli) -> None:
+    site = tmp_path / "site"
+    report(cli, site, f.standard(tmp_path / "a.jsonl"), "--markdown")
+    index = (site / "markdown" / "index.md").read_text()
+    assert "| Backend | Environment | Core | Strict | feature-extraction | text-classification |" in index
+    assert "✅ 100 %" in index and "unsupported" in index
+    ov = next((site / "markdown").glob("reference-ov-*.md")).read_text()
+    assert "## Supported architectures: reference-ov 0.1.0 (main)" in ov
+    assert "| bert | ✅ 100 % | ✅ 100 % | — |" in ov
+    badge = ET.fromstring(next((site / "badges").glob("reference-ov-*.svg")).read_text())
+    assert "core 100 % · strict 87.5 %" in ET.tostring(badge, encoding="unicode")
+
+
+def test_rerender_replaces_old_pages_and_refuses_foreign_folders(tmp_path: Path, cli) -> None:
+    site = tmp_path / "site"
+    record = f.standard(tmp_path / "a.jsonl")
+    report(cli, site, record)
+    stale = site / "t" / "stale.html"
+    stale.write_text("old")
+    report(cli, site, record)
+    assert not stale.exists()
+    foreign = tmp_path / "docs"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    result = cli("report", record, "-o", foreign)
+    assert result.code == 2 and "refusing" in result.err and (foreign / "keep.txt").exists()
+
+
+def test_rendering_needs_no_network(tmp_path: Path, no_network: list) -> None:
+    record = load([f.standard(tmp_path / "a.jsonl")])
+    render_site(record, tmp_path / "site", markdown=True)
+    assert no_network == []
+
+
+def test_pages_stay_small(tmp_path: Path) -> None:
+    record = load([f.big(tmp_path / "big.jsonl", 1500)])
+    render_site(record, tmp_path / "site")
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "checks/test_" not in index  # the index holds counts and links, not the data set
+    assert len(index) < 250_000
+    assert max(p.stat().st_size for p in (tmp_path / "site" / "t").glob("*.html")) < 12_000
+    assert max(p.stat().st_size for p in (tmp_path / "site" / "b").glob("*.html")) < 120_000
+
+
+def test_five_thousand_results_render_in_seconds(tmp_path: Path) -> None:
+    path = f.big(tmp_path / "big.jsonl", 5000)
+    started, cpu = time.perf_counter(), time.process_time()
+    record = load([path])
+    summary = render_site(record, tmp_path / "site", markdown=True)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - started
+    print(f"5000 results: {summary.pages} pages in {wall:.1f} s wall, {cpu:.1f} s CPU")
+    assert summary.pages == 5000 + 5 + 1 + 4
+    assert cpu < 30, f"{cpu:.1f} s CPU"  # a few seconds on an idle core; generous for a shared CI box
+
+
+@pytest.mark.parametrize("broken", ["missing", "conflict"])
+def test_report_exits_2_on_unusable_input(tmp_path: Path, cli, broken: str) -> None:
+    path = tmp_path / "in.jsonl"
+    if broken == "conflict":
+        f.write(path, f.run("r").result("load.hub").end(), f.run("r").result("load.hub", "failed").end())
+    result = cli("report", path, "-o", tmp_path / "site")
+    assert result.code == 2 and result.err.startswith("error: ")
