@@ -58,6 +58,7 @@ class SessionCache:
     saved: dict[str, Path] = field(default_factory=dict)
     inputs: dict[tuple, dict[str, Any]] = field(default_factory=dict)
     outputs: dict[tuple, dict[str, Any]] = field(default_factory=dict)
+    hub: Any = None  # conformance.hubaccess.HubAccess
     scratch: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="conformance-saved-")))
 
 
@@ -121,7 +122,9 @@ class CheckContext:
             cached = self._disk_cache_dir()
             if cached is not None and (cached / ".complete").is_file():
                 self.cache.exported[key] = self.load(cached)
+                self.metrics["export_cache_hit"] = 1
             else:
+                self.metrics["export_cache_hit"] = 0
                 model = self.export()
                 self.cache.exported[key] = model
                 if cached is not None:
@@ -168,6 +171,17 @@ class CheckContext:
             os.rename(staging, target)
         except Exception:  # a backend whose save fails still gets checked; it just is not cached
             shutil.rmtree(staging, ignore_errors=True)
+
+    @property
+    def hub(self) -> Any:
+        return self.cache.hub
+
+    def published(self, label: str, folder: Path | None = None, **publish: Any) -> str:
+        """A fresh Hub repo holding `folder` (default: the saved export of this case)."""
+        repo_id = self.hub.new_repo_id(f"{self.case.id}-{label}")
+        with self.at("push"):
+            self.hub.publish(folder or self.saved_copy(), repo_id, **publish)
+        return repo_id
 
     # ------------------------------------------------------------------ inputs and oracle
     def inputs(self, arch: str | None = None, **shape: Any) -> dict[str, Any]:

@@ -45,6 +45,53 @@ CHECKS: dict[str, tuple[str, str]] = {
     "load.pipeline": ("core", "works in transformers.pipeline with the PyTorch result"),
     "load.call_is_forward": ("core", "__call__ is forward"),
     "load.backend_kwargs_reach_runtime": ("core", "backend options reach the runtime object"),
+    # load (Hub)
+    "load.hub": ("core", "loads from a Hub repo id"),
+    "load.hub_subfolder": ("core", "loads from a subfolder of a Hub repo"),
+    "load.config_root_fallback_hub": (
+        "core",
+        "Hub repo: artifacts in a subfolder, config.json only at the root",
+    ),
+    "load.revision_branch": ("core", "revision= loads a branch"),
+    "load.local_files_only": ("core", "local_files_only=True loads from the cache with no connection at all"),
+    "load.offline_env": ("core", "HF_HUB_OFFLINE=1 loads from the cache with no connection at all"),
+    "load.local_files_only_uncached": (
+        "strict",
+        "nothing cached + local_files_only: typed error, fast, no network",
+    ),
+    "load.token_private": ("core", "a private repo loads with its owner's token, not with another's"),
+    "load.cache_dir": ("core", "cache_dir= is where the files are downloaded"),
+    "load.config_subfolder_preferred": ("strict", "with config.json in the subfolder and the root, the subfolder's wins"),
+    "load.subfolder_isolation": ("strict", "artifacts at the root do not leak into a subfolder load"),
+    "load.revision_sha": ("strict", "revision=<commit sha> loads that commit"),
+    "load.legacy_at_revision": ("core", "the legacy 'org/name@revision' form loads that revision"),
+    "load.force_download": ("strict", "force_download=True replaces damaged cached files"),
+    "load.default_artifact_deterministic": ("strict", "the standard artifact name wins over other artifacts"),
+    "load.library_unknown": ("core", "a folder of an unsupported library is refused with an error"),
+    # push
+    "push.reload_equal": ("core", "push then load from the Hub gives the same outputs (1e-7)"),
+    "push.manifest": ("core", "the repo holds exactly the saved files"),
+    "push.paths_preserved": ("strict", "nested files keep their relative paths"),
+    "push.single_commit": ("strict", "one push is one commit, and push_to_hub returns its URL"),
+    "push.private_token": ("core", "private=True makes a repo only its owner sees"),
+    "push.revision_pr_message": ("strict", "revision=, create_pr= and commit_message= are honoured"),
+    "push.via_save_pretrained": ("core", "save_pretrained(push_to_hub=True, repository_id=...) pushes"),
+    # bad input
+    "input.unknown_repo": ("core", "an unknown repo id: RepositoryNotFoundError naming it"),
+    "input.missing_local_path": ("core", "a path that does not exist: an error naming it"),
+    "input.dir_without_config": ("core", "a folder without config.json: an error saying so"),
+    "input.dir_without_weights": ("core", "a folder with only a config: FileNotFoundError"),
+    "input.file_name_missing": ("core", "file_name= that does not exist: FileNotFoundError naming it"),
+    "input.arch_task_mismatch": (
+        "core",
+        "an architecture that cannot do the task: ValueError naming the task",
+    ),
+    "input.unknown_model_type": ("core", "an unknown model_type: an error naming it"),
+    "input.unknown_provider_or_device": ("core", "an unknown provider/device: ValueError naming it"),
+    "input.unknown_kwarg": ("core", "an unknown keyword argument: TypeError naming it"),
+    "input.missing_required_input": ("core", "forward without its main input: an error naming it"),
+    "input.corrupt_artifact": ("core", "truncated, garbled and empty artifacts: an error naming the file"),
+    "input.offline_missing_subfolder": ("core", "offline, a subfolder not in the cache: an error naming it"),
 }
 
 

@@ -38,6 +38,7 @@ class State:
     expectations: list[Any] = field(default_factory=list)
     matched: set[int] = field(default_factory=set)
     writer: Any = None
+    cleanup_hub: bool = False
     written: set[str] = field(default_factory=set)
     cache: Any = None
     shard: tuple[int, int] = (0, 1)
@@ -71,12 +72,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--arch", action="append", default=None, help="only these zoo architectures (repeatable)")
     group.addoption("--task", action="append", default=None, help="only these tasks (repeatable)")
     group.addoption("--shard", default="0/1", help="run shard I of N (I/N), by a stable hash of the test id")
+    group.addoption(
+        "--hub-endpoint",
+        default=None,
+        help="run the Hub checks against this Hub instead of the "
+        "embedded one (repos are created under a unique prefix and deleted afterwards)",
+    )
+    group.addoption("--hub-token", default=None, help="write token for --hub-endpoint (never recorded)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for family in catalogue.FAMILIES:
         config.addinivalue_line("markers", f"{family}: conformance checks of the {family}.* family")
     config.addinivalue_line("markers", "core: checks of what the Optimum contract promises")
+    config.addinivalue_line("markers", "hub: checks that talk to a Hub (embedded, or --hub-endpoint)")
     config.addinivalue_line("markers", "strict: checks of what the reference guarantees beyond the contract")
     config.addinivalue_line(
         "markers", "models(scope): which zoo models a check runs on (zoo, text, pair, one, real)"
@@ -86,6 +95,15 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from conformance import backends, expectations, zoo
     from conformance.cases import SessionCache
+    from conformance.hubaccess import HubAccess
+
+    endpoint = config.getoption("hub_endpoint")
+    if endpoint:  # before anything imports huggingface_hub, which reads these once
+        os.environ["HF_ENDPOINT"] = endpoint.rstrip("/")
+        if config.getoption("hub_token"):
+            os.environ["HF_TOKEN"] = config.getoption("hub_token")
+    else:
+        config.pluginmanager.import_plugin("conformance.hub.pytest_plugin")
 
     specs, by_name = [], {}
     for selector in selectors:
@@ -109,6 +127,8 @@ def pytest_configure(config: pytest.Config) -> None:
             except expectations.ExpectationError as error:
                 raise pytest.UsageError(str(error)) from None
     state.cache = SessionCache(export_root)
+    state.cache.hub = HubAccess(prefix="conformance" if not endpoint else f"conformance-{os.getpid()}")
+    state.cleanup_hub = bool(endpoint)
     results = config.getoption("results")
     if results and not hasattr(config, "workerinput"):  # one writer: the xdist controller
         from conformance.record import RecordWriter
@@ -401,6 +421,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.writer is not None:
         state.writer.end(int(session.exitstatus))
         state.writer = None
+    if state.cleanup_hub:
+        state.cache.hub.cleanup()
 
 
 STALE = pytest.StashKey[list]()

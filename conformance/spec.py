@@ -45,6 +45,10 @@ class BackendSpec:
     """Returns (backend kwargs, predicate on the loaded model) proving that backend options reach
     the runtime. Called only when the check runs, so it may import the runtime."""
 
+    invalid_runtime_kwargs: Mapping[str, Any] | None = None
+    """Backend options naming a provider/device that does not exist (e.g. {"device": "NOSUCH"}),
+    for the input.unknown_provider_or_device check."""
+
     expectations: str | Path | None = None
     """TOML file of expected deviations: [[expect]] test = "<pattern>", outcome, reason, link."""
 

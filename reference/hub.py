@@ -238,14 +238,19 @@ def config_folder(files: ModelFiles, subfolder: str) -> str:
     )
 
 
-def infer_library(files: ModelFiles, folder: str, config_dict: dict[str, Any]) -> str:
-    """transformers, timm or sentence_transformers; anything else is a ValueError."""
-    names = set(files.in_folder(folder)) | set(files.in_folder(""))
-    if "model_index.json" in names:
+def refuse_unsupported_library(files: ModelFiles, folder: str) -> None:
+    """A diffusers pipeline is recognised and refused before anything asks for its config."""
+    if "model_index.json" in set(files.in_folder(folder)) | set(files.in_folder("")):
         raise ValueError(
             f"{files.where} is a diffusers pipeline (model_index.json); supported libraries are "
             "transformers, timm and sentence-transformers."
         )
+
+
+def infer_library(files: ModelFiles, folder: str, config_dict: dict[str, Any]) -> str:
+    """transformers, timm or sentence_transformers; anything else is a ValueError."""
+    refuse_unsupported_library(files, folder)
+    names = set(files.in_folder(folder)) | set(files.in_folder(""))
     if any(m in names for m in SENTENCE_TRANSFORMERS_MARKERS) or any(
         n.startswith("sentence_") for n in names
     ):

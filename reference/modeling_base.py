@@ -284,6 +284,7 @@ class OptimizedModel(PreTrainedModel):
         from transformers import AutoConfig, PretrainedConfig
 
         given = isinstance(config, PretrainedConfig)
+        hub.refuse_unsupported_library(files, subfolder)
         try:
             folder = hub.config_folder(files, subfolder)
         except FileNotFoundError:

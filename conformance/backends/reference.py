@@ -23,6 +23,15 @@ def _ort_probe() -> tuple[dict[str, Any], Any]:
     }, lambda model: model.model.get_session_options().intra_op_num_threads == 1
 
 
+def _ov_probe() -> tuple[dict[str, Any], Any]:
+    """A throughput hint asked for, found on the compiled model."""
+    kwargs = {"ov_config": {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "THROUGHPUT"}}
+    return (
+        kwargs,
+        lambda model: "THROUGHPUT" in str(model.compile().compiled_model.get_property("PERFORMANCE_HINT")),
+    )
+
+
 REFERENCE_ORT = BackendSpec(
     name="reference-ort",
     classes=_classes("reference.onnxruntime", "ORT"),
@@ -30,6 +39,7 @@ REFERENCE_ORT = BackendSpec(
     runtime_packages=("onnxruntime", "onnx"),
     artifacts=("model.onnx",),
     runtime_probe=_ort_probe,
+    invalid_runtime_kwargs={"provider": "NoSuchExecutionProvider"},
 )
 REFERENCE_OV = BackendSpec(
     name="reference-ov",
@@ -38,5 +48,7 @@ REFERENCE_OV = BackendSpec(
     runtime_packages=("openvino",),
     artifacts=("openvino_model.xml", "openvino_model.bin"),
     load_kwargs={"ov_config": {"INFERENCE_PRECISION_HINT": "f32"}},
+    runtime_probe=_ov_probe,
+    invalid_runtime_kwargs={"device": "NOSUCHDEVICE"},
 )
 REFERENCE_SPECS = (REFERENCE_ORT, REFERENCE_OV)

@@ -1,20 +1,9 @@
-"""Fixtures for the embedded Hub tests; the plugin starts one server for the whole session.
-
-The documented way to load the plugin is ``pytest_plugins = ["conformance.hub.pytest_plugin"]``,
-but pytest accepts that only in a top-level conftest, and this one is not top-level when the whole
-``tests/`` tree is collected. Importing the plugin's hooks and fixture has the same effect here.
-"""
+"""Fixtures for the embedded Hub tests. The server itself comes from the plugin that the top-level
+`tests/conftest.py` loads (`pytest_plugins`), early enough for huggingface_hub to see it."""
 
 from __future__ import annotations
 
 import pytest
-
-from conformance.hub import pytest_plugin as _plugin
-
-pytest_configure = _plugin.pytest_configure
-pytest_unconfigure = _plugin.pytest_unconfigure
-pytest_report_header = _plugin.pytest_report_header
-embedded_hub = _plugin.embedded_hub
 
 
 @pytest.fixture

@@ -280,6 +280,353 @@ class SwallowsRuntimeKwargs:
         return super()._load_runtime(path)
 
 
+# ---------------------------------------------------------------------- Hub, push and bad input
+
+
+from huggingface_hub.errors import RepositoryNotFoundError  # noqa: E402 (Hub defects start here)
+
+
+def _is_hub_id(model_id) -> bool:
+    return not Path(str(model_id)).exists()
+
+
+class HubDrift:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, **kwargs):
+        model = super().from_pretrained(model_id, *args, **kwargs)
+        if _is_hub_id(model_id) and not kwargs.get("local_files_only"):
+            model._drift = 1e-2
+        return model
+
+    def _run(self, feed):
+        return _shift(super()._run(feed), getattr(self, "_drift", 0.0))
+
+
+class IgnoresSubfolderOnHub:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, subfolder="", **kwargs):
+        return super().from_pretrained(
+            model_id, *args, subfolder="" if _is_hub_id(model_id) else subfolder, **kwargs
+        )
+
+
+class NoRootFallbackOnHub:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, subfolder="", **kwargs):
+        if subfolder and _is_hub_id(model_id) and not kwargs.get("local_files_only"):
+            from huggingface_hub import HfApi
+
+            if not HfApi().file_exists(model_id, f"{subfolder}/config.json"):
+                raise FileNotFoundError(f"no config.json in {subfolder}")
+        return super().from_pretrained(model_id, *args, subfolder=subfolder, **kwargs)
+
+
+class IgnoresRevision:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, revision=None, **kwargs):
+        return super().from_pretrained(model_id, *args, **kwargs)
+
+
+def _touch_network() -> None:
+    import contextlib
+    import socket
+
+    with contextlib.suppress(OSError):
+        socket.create_connection(("127.0.0.1", 9), timeout=0.2).close()
+
+
+class NetworkDespiteLocalFilesOnly:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, **kwargs):
+        if kwargs.get("local_files_only"):
+            _touch_network()  # e.g. a HEAD request "just to check"
+        return super().from_pretrained(model_id, *args, **kwargs)
+
+
+class NetworkDespiteOfflineEnv:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, **kwargs):
+        import os
+
+        if os.environ.get("HF_HUB_OFFLINE") == "1":
+            _touch_network()
+        return super().from_pretrained(model_id, *args, **kwargs)
+
+
+class SlowWhenUncached:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, **kwargs):
+        try:
+            return super().from_pretrained(model_id, *args, **kwargs)
+        except OSError:
+            import time
+
+            time.sleep(6)  # retries before giving up
+            raise
+
+
+class IgnoresToken:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, token=None, **kwargs):
+        return super().from_pretrained(model_id, *args, **kwargs)
+
+
+class IgnoresCacheDir:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, cache_dir=None, **kwargs):
+        return super().from_pretrained(model_id, *args, **kwargs)
+
+
+class PushesOtherWeights:
+    def push_to_hub(self, save_directory, repository_id, **kwargs):
+        import tempfile
+
+        import onnx
+        from onnx import numpy_helper
+
+        copy = Path(tempfile.mkdtemp())
+        shutil.copytree(save_directory, copy, dirs_exist_ok=True)
+        proto = onnx.load(str(copy / "model.onnx"))
+        weights = next(t for t in proto.graph.initializer if t.data_type == onnx.TensorProto.FLOAT)
+        weights.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weights) + 0.5, weights.name))
+        onnx.save(proto, str(copy / "model.onnx"))
+        return super().push_to_hub(copy, repository_id, **kwargs)
+
+
+class PushSkipsTokenizer:
+    def push_to_hub(self, save_directory, repository_id, **kwargs):
+        import tempfile
+
+        copy = Path(tempfile.mkdtemp())
+        shutil.copytree(save_directory, copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns("tokenizer*"))
+        return super().push_to_hub(copy, repository_id, **kwargs)
+
+
+class FlattensPaths:
+    def push_to_hub(self, save_directory, repository_id, **kwargs):
+        import tempfile
+
+        flat = Path(tempfile.mkdtemp())
+        for path in Path(save_directory).rglob("*"):
+            if path.is_file():
+                shutil.copy(path, flat / path.name)  # upstream optimum: path_in_repo = basename
+        return super().push_to_hub(flat, repository_id, **kwargs)
+
+
+class CommitPerFile:
+    def push_to_hub(self, save_directory, repository_id, private=None, token=None, **kwargs):
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repository_id, private=private, exist_ok=True)
+        for path in sorted(Path(save_directory).rglob("*")):
+            if path.is_file():
+                api.upload_file(
+                    path_or_fileobj=path,
+                    path_in_repo=path.relative_to(save_directory).as_posix(),
+                    repo_id=repository_id,
+                )
+        return None
+
+
+class IgnoresPrivate:
+    def push_to_hub(self, save_directory, repository_id, private=None, **kwargs):
+        return super().push_to_hub(save_directory, repository_id, **kwargs)
+
+
+class IgnoresPushOptions:
+    def push_to_hub(self, save_directory, repository_id, private=None, token=None, **kwargs):
+        return super().push_to_hub(save_directory, repository_id, private=private, token=token)
+
+
+class SaveIgnoresPushFlag:
+    def save_pretrained(self, save_directory, push_to_hub=False, **kwargs):
+        return super().save_pretrained(save_directory)
+
+
+def _reraise_as(kind: type, when: type, message: str | None = None):
+    """A mixin whose from_pretrained turns `when` errors into `kind` (with `message` if given)."""
+
+    class Reraise:
+        @classmethod
+        def from_pretrained(cls, *args, **kwargs):
+            try:
+                return super().from_pretrained(*args, **kwargs)
+            except when as error:
+                raise kind(message or str(error)) from None
+
+    return Reraise
+
+
+class UnknownRepoAsValueError(_reraise_as(ValueError, RepositoryNotFoundError, "not found")):
+    """An unknown repo becomes an unnamed ValueError."""
+
+
+class MissingPathUnnamed:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, **kwargs):
+        if str(model_id).startswith("/") and not Path(model_id).exists():
+            raise FileNotFoundError("model not found")
+        return super().from_pretrained(model_id, *args, **kwargs)
+
+
+class MissingConfigAsKeyError:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, **kwargs):
+        if Path(str(model_id)).is_dir() and not (Path(model_id) / "config.json").exists():
+            raise KeyError("config")
+        return super().from_pretrained(model_id, *args, **kwargs)
+
+
+class NoWeightsAsValueError:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, **kwargs):
+        folder = Path(str(model_id))
+        if folder.is_dir() and [p.name for p in folder.iterdir()] == ["config.json"]:
+            raise ValueError(f"nothing to load in {folder.name}")
+        return super().from_pretrained(model_id, *args, **kwargs)
+
+
+class FileNameAsKeyError:
+    @classmethod
+    def _from_pretrained(cls, *args, file_name=None, **kwargs):
+        if file_name is not None and not file_name.endswith(".onnx"):
+            raise KeyError(file_name)
+        return super()._from_pretrained(*args, file_name=file_name, **kwargs)
+
+
+class MismatchAsRuntimeError:
+    @classmethod
+    def _export(cls, *args, **kwargs):
+        try:
+            return super()._export(*args, **kwargs)
+        except ValueError:
+            raise RuntimeError("export failed") from None
+
+
+class UnknownModelTypeUnnamed:
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        try:
+            return super().from_pretrained(*args, **kwargs)
+        except ValueError as error:
+            if "model_type" in str(error):
+                raise ValueError("bad config") from None
+            raise
+
+
+class ProviderAsRuntimeError:
+    @classmethod
+    def _load_runtime(cls, path, **kwargs):
+        try:
+            return super()._load_runtime(path, **kwargs)
+        except ValueError:
+            raise RuntimeError("session creation failed") from None
+
+
+class SwallowsUnknownKwargs:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, **kwargs):
+        kwargs.pop("not_an_option", None)
+        return super().from_pretrained(model_id, *args, **kwargs)
+
+
+class FillsMissingInputIds:
+    def _feed(self, inputs):
+        if inputs.get("input_ids") is None and "attention_mask" in inputs:
+            inputs["input_ids"] = np.zeros_like(np.asarray(inputs["attention_mask"]))
+        return super()._feed(inputs)
+
+
+class CorruptUnnamed:
+    @classmethod
+    def _load_runtime(cls, path, **kwargs):
+        try:
+            return super()._load_runtime(path, **kwargs)
+        except OSError:
+            raise RuntimeError("failed to load the model") from None
+
+    @classmethod
+    def _artifact_companions(cls, path):
+        try:
+            return super()._artifact_companions(path)
+        except OSError:
+            raise RuntimeError("failed to load the model") from None
+
+
+class OfflineSubfolderUnbound:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, subfolder="", **kwargs):
+        try:
+            return super().from_pretrained(model_id, *args, subfolder=subfolder, **kwargs)
+        except FileNotFoundError:
+            if kwargs.get("local_files_only") and subfolder:
+                raise UnboundLocalError(
+                    "cannot access local variable 'all_files'"
+                ) from None  # upstream's bug
+            raise
+
+
+class RootConfigWins:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, subfolder="", config=None, **kwargs):
+        if subfolder and _is_hub_id(model_id) and config is None:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(model_id)  # the root one
+        return super().from_pretrained(model_id, config, *args, subfolder=subfolder, **kwargs)
+
+
+class LeaksRootArtifacts:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, subfolder="", **kwargs):
+        if subfolder and _is_hub_id(model_id) and not kwargs.get("local_files_only"):
+            from huggingface_hub import HfApi
+
+            if HfApi().file_exists(model_id, "model.onnx"):
+                subfolder = ""
+        return super().from_pretrained(model_id, *args, subfolder=subfolder, **kwargs)
+
+
+class ShaIgnored:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, revision=None, **kwargs):
+        if revision and len(revision) == 40:
+            revision = None
+        return super().from_pretrained(model_id, *args, revision=revision, **kwargs)
+
+
+class IgnoresAtRevision:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, **kwargs):
+        return super().from_pretrained(str(model_id).split("@")[0], *args, **kwargs)
+
+
+class IgnoresForceDownload:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, force_download=False, **kwargs):
+        return super().from_pretrained(model_id, *args, **kwargs)
+
+
+class PicksFirstSorted:
+    @classmethod
+    def _choose_artifact(cls, files, subfolder, file_name):
+        if file_name is not None:
+            return super()._choose_artifact(files, subfolder, file_name)
+        return sorted(n for n in files.in_folder(subfolder) if n.endswith(".onnx") and "/" not in n)[0]
+
+
+class UnknownLibraryAsKeyError:
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        try:
+            return super().from_pretrained(*args, **kwargs)
+        except ValueError as error:
+            if "diffusers" in str(error):
+                raise KeyError("model_index.json") from None
+            raise
+
+
 @dataclass(frozen=True)
 class Defect:
     mixin: type
@@ -340,12 +687,65 @@ DEFECTS = [
     Defect(NoAutoExport, "load.auto_export"),
     Defect(IgnoresReexport, "load.reexport"),
     Defect(NoRootFallback, "load.config_root_fallback", frozenset({"save.flatten_subfolder"})),
-    Defect(IgnoresFileName, "load.file_name"),
+    Defect(IgnoresFileName, "load.file_name", frozenset({"input.file_name_missing"})),
     Defect(IgnoresConfigObject, "load.config_object", frozenset({"load.config_path"})),
     Defect(IgnoresConfigPath, "load.config_path"),
     Defect(DeviceAsString, "load.instance_attributes", frozenset({"load.pipeline"})),
     Defect(ForwardDiffersFromCall, "load.call_is_forward"),
-    Defect(SwallowsRuntimeKwargs, "load.backend_kwargs_reach_runtime"),
+    Defect(
+        SwallowsRuntimeKwargs,
+        "load.backend_kwargs_reach_runtime",
+        frozenset({"input.unknown_provider_or_device"}),
+    ),
+]
+HUB_PARITY = {
+    "load.hub_subfolder",
+    "load.config_root_fallback_hub",
+    "load.token_private",
+    "push.reload_equal",
+}
+HUB_DEFECTS = [
+    Defect(HubDrift, "load.hub", frozenset(HUB_PARITY | {"load.local_files_only"})),
+    Defect(
+        IgnoresSubfolderOnHub,
+        "load.hub_subfolder",
+        frozenset({"load.config_root_fallback_hub", "input.offline_missing_subfolder"}),
+    ),
+    Defect(NoRootFallbackOnHub, "load.config_root_fallback_hub"),
+    Defect(IgnoresRevision, "load.revision_branch"),
+    Defect(
+        NetworkDespiteLocalFilesOnly, "load.local_files_only", frozenset({"load.local_files_only_uncached"})
+    ),
+    Defect(NetworkDespiteOfflineEnv, "load.offline_env"),
+    Defect(SlowWhenUncached, "load.local_files_only_uncached", frozenset({"input.unknown_repo"})),
+    Defect(IgnoresToken, "load.token_private"),
+    Defect(IgnoresCacheDir, "load.cache_dir"),
+    Defect(PushesOtherWeights, "push.reload_equal"),
+    Defect(PushSkipsTokenizer, "push.manifest"),
+    Defect(FlattensPaths, "push.paths_preserved"),
+    Defect(CommitPerFile, "push.single_commit", frozenset({"push.revision_pr_message"})),
+    Defect(IgnoresPrivate, "push.private_token"),
+    Defect(IgnoresPushOptions, "push.revision_pr_message"),
+    Defect(SaveIgnoresPushFlag, "push.via_save_pretrained"),
+    Defect(UnknownRepoAsValueError, "input.unknown_repo"),
+    Defect(MissingPathUnnamed, "input.missing_local_path"),
+    Defect(MissingConfigAsKeyError, "input.dir_without_config"),
+    Defect(NoWeightsAsValueError, "input.dir_without_weights"),
+    Defect(FileNameAsKeyError, "input.file_name_missing"),
+    Defect(MismatchAsRuntimeError, "input.arch_task_mismatch"),
+    Defect(UnknownModelTypeUnnamed, "input.unknown_model_type"),
+    Defect(ProviderAsRuntimeError, "input.unknown_provider_or_device"),
+    Defect(SwallowsUnknownKwargs, "input.unknown_kwarg"),
+    Defect(FillsMissingInputIds, "input.missing_required_input"),
+    Defect(CorruptUnnamed, "input.corrupt_artifact"),
+    Defect(OfflineSubfolderUnbound, "input.offline_missing_subfolder"),
+    Defect(RootConfigWins, "load.config_subfolder_preferred"),
+    Defect(LeaksRootArtifacts, "load.subfolder_isolation", frozenset({"load.config_subfolder_preferred"})),
+    Defect(ShaIgnored, "load.revision_sha"),
+    Defect(IgnoresAtRevision, "load.legacy_at_revision"),
+    Defect(IgnoresForceDownload, "load.force_download"),
+    Defect(PicksFirstSorted, "load.default_artifact_deterministic"),
+    Defect(UnknownLibraryAsKeyError, "load.library_unknown"),
 ]
 
 
@@ -357,7 +757,11 @@ def _spec(defect: Defect) -> BackendSpec:
             f"{defect.mixin.__name__}{base.__name__}", (defect.mixin, base), {"__module__": __name__}
         )
     return BackendSpec(
-        name=defect.name, classes=classes, artifacts=("model.onnx",), runtime_probe=_ort_probe()
+        name=defect.name,
+        classes=classes,
+        artifacts=("model.onnx",),
+        runtime_probe=_ort_probe(),
+        invalid_runtime_kwargs={"provider": "NoSuchExecutionProvider"},
     )
 
 
@@ -367,7 +771,7 @@ def _ort_probe():
     return REFERENCE_ORT.runtime_probe
 
 
-for _defect in DEFECTS:
+for _defect in DEFECTS + HUB_DEFECTS:
     globals()[_defect.attr] = _spec(_defect)
 
 

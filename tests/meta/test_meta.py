@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.meta.broken import DEFECTS
+from tests.meta.broken import DEFECTS, HUB_DEFECTS
 
 ROOT = Path(__file__).resolve().parents[2]
 FAILING = {"failed", "crashed", "timeout", "error", "xpassed"}
@@ -40,11 +40,16 @@ def run_suite(tmp_path: Path, backends: list[str], *args: str) -> dict[str, dict
 
 @pytest.fixture(scope="module")
 def meta_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict]]:
+    """Three runs: local clauses x local defects, Hub/input clauses x their defects, trained weights."""
     tmp = tmp_path_factory.mktemp("meta")
-    selectors = ["reference-ort"] + [f"tests.meta.broken:{d.attr}" for d in DEFECTS]
-    results = run_suite(tmp / "main", selectors, "--arch", "bert", "--task", "text-classification")
+    one_model = ("--arch", "bert", "--task", "text-classification")
+    local = ["reference-ort"] + [f"tests.meta.broken:{d.attr}" for d in DEFECTS]
+    hub = ["reference-ort"] + [f"tests.meta.broken:{d.attr}" for d in HUB_DEFECTS]
+    results = run_suite(tmp / "local", local, *one_model, "-m", "not hub and not input")
+    for backend, checks in run_suite(tmp / "hub", hub, *one_model, "-m", "hub or input").items():
+        results.setdefault(backend, {}).update(checks)
     trained = run_suite(
-        tmp / "trained", selectors, "--arch", "bert", "--task", "feature-extraction", "-k", "real_weights"
+        tmp / "trained", local, "--arch", "bert", "--task", "feature-extraction", "-k", "real_weights"
     )
     for backend, checks in trained.items():
         results.setdefault(backend, {}).update(checks)
@@ -55,10 +60,10 @@ def test_reference_passes_every_clause(meta_results: dict) -> None:
     checks = meta_results["reference-ort"]
     bad = {c: r["outcome"] + ": " + r["message"][:200] for c, r in checks.items() if r["outcome"] != "passed"}
     assert not bad
-    assert len(checks) >= 32
+    assert len(checks) >= 60
 
 
-@pytest.mark.parametrize("defect", DEFECTS, ids=lambda d: d.target)
+@pytest.mark.parametrize("defect", DEFECTS + HUB_DEFECTS, ids=lambda d: d.target)
 def test_defect_is_caught_by_its_clause(meta_results: dict, defect) -> None:
     checks = meta_results[defect.name]
     assert checks[defect.target]["outcome"] == "failed", checks[defect.target]

@@ -1,0 +1,141 @@
+"""input.*: bad input gets a typed error that names what was wrong."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from conformance.cases import NOT_RUN, CheckContext
+from conformance.checks.helpers import artifact_files, as_torch, edit_config
+from conformance.checks.test_hub import network_blocked
+
+
+def raises(
+    check: CheckContext, expected: type | tuple[type, ...], names: str, call, stage: str = "load"
+) -> BaseException:
+    """Run `call`; it must raise `expected` with `names` in the message. Records the error type."""
+    with check.at(stage):
+        try:
+            call()
+        except Exception as error:
+            check.metrics.update(error=type(error).__name__)
+            wanted = expected if isinstance(expected, tuple) else (expected,)
+            assert isinstance(error, wanted), (
+                f"raised {type(error).__name__}: {str(error)[:300]}; the contract says "
+                f"{' or '.join(t.__name__ for t in wanted)}"
+            )
+            assert names.lower() in str(error).lower(), (
+                f"the message does not name {names!r}: {str(error)[:300]}"
+            )
+            return error
+        raise AssertionError("no error raised")
+
+
+def test_input_unknown_repo(check: CheckContext) -> None:
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    repo_id = f"{check.hub.user}/no-such-repo-{check.case.arch}"
+    raises(
+        check, RepositoryNotFoundError, repo_id, lambda: check.load(repo_id, cache_dir=check.tmp_path / "c")
+    )
+
+
+def test_input_missing_local_path(check: CheckContext) -> None:
+    path = str(check.tmp_path / "does" / "not" / "exist")
+    raises(check, (FileNotFoundError, OSError), "exist", lambda: check.load(path))
+
+
+def test_input_dir_without_config(check: CheckContext) -> None:
+    folder = check.saved_copy()
+    (folder / "config.json").unlink()
+    raises(check, (FileNotFoundError, OSError, ValueError), "config", lambda: check.load(folder))
+
+
+def test_input_dir_without_weights(check: CheckContext) -> None:
+    folder = check.tmp_path / "config-only"
+    folder.mkdir()
+    shutil.copy(check.saved_copy() / "config.json", folder)
+    raises(check, FileNotFoundError, str(folder.name), lambda: check.load(folder))
+
+
+def test_input_file_name_missing(check: CheckContext) -> None:
+    folder = check.saved_copy()
+    raises(
+        check, FileNotFoundError, "missing-model", lambda: check.load(folder, file_name="missing-model.bin")
+    )
+
+
+def test_input_arch_task_mismatch(check: CheckContext) -> None:
+    if "question-answering" not in check.spec.classes:
+        pytest.skip(NOT_RUN + "the backend has no question-answering class to misuse")
+    source = check.source_dir(arch="vit", task="image-classification")
+    cls = check.spec.model_class("question-answering")
+    raises(check, ValueError, "question-answering", lambda: check.export(source, cls=cls), stage="export")
+
+
+def test_input_unknown_model_type(check: CheckContext) -> None:
+    folder = check.saved_copy()
+    edit_config(folder, model_type="no-such-architecture")
+    raises(check, (ValueError, KeyError), "no-such-architecture", lambda: check.load(folder))
+
+
+def test_input_unknown_provider_or_device(check: CheckContext) -> None:
+    if not check.spec.invalid_runtime_kwargs:
+        pytest.skip(NOT_RUN + "the spec declares no invalid provider/device option")
+    (name, value), *_ = check.spec.invalid_runtime_kwargs.items()
+    folder = check.saved_copy()
+    raises(check, ValueError, str(value), lambda: check.load(folder, **{name: value}))
+
+
+def test_input_unknown_kwarg(check: CheckContext) -> None:
+    folder = check.saved_copy()
+    raises(check, TypeError, "not_an_option", lambda: check.load(folder, not_an_option=True))
+
+
+def test_input_missing_required_input(check: CheckContext) -> None:
+    model = check.exported()
+    inputs = as_torch(check.inputs())
+    main = "pixel_values" if "pixel_values" in inputs else "input_ids"
+    rest = {k: v for k, v in inputs.items() if k != main}
+    raises(check, (ValueError, TypeError, KeyError), main, lambda: model(**rest), stage="infer")
+
+
+@pytest.mark.models("pair")
+def test_input_corrupt_artifact(check: CheckContext) -> None:
+    folder = check.saved_copy()
+    names = artifact_files(check, folder, check.exported())
+    failures = []
+    for damage in ("truncated", "garbled", "empty"):
+        for name in names:
+            damaged = check.tmp_path / f"{damage}-{name.replace('/', '_')}"
+            shutil.copytree(folder, damaged)
+            data = (damaged / name).read_bytes()
+            (damaged / name).write_bytes(
+                {
+                    "truncated": data[: len(data) // 2],
+                    "garbled": bytes(b ^ 0x5A for b in data[:4096]) + data[4096:],
+                    "empty": b"",
+                }[damage]
+            )
+            try:
+                raises(check, Exception, name.rsplit("/", 1)[-1], lambda d=damaged: check.load(d))
+            except AssertionError as error:
+                failures.append(f"{damage} {name}: {error}")
+    with check.at("load"):
+        assert not failures, "; ".join(failures)
+
+
+def test_input_offline_missing_subfolder(check: CheckContext) -> None:
+    repo_id = check.published("offline-subfolder")
+    cache = check.tmp_path / "cache"
+    check.load(repo_id, cache_dir=cache)
+    with network_blocked():
+        raises(
+            check,
+            (FileNotFoundError, OSError, ValueError),
+            "no-such-subfolder",
+            lambda: check.load(
+                repo_id, cache_dir=cache, local_files_only=True, subfolder="no-such-subfolder"
+            ),
+        )

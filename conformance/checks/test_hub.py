@@ -1,0 +1,340 @@
+"""load.* from a Hub and push.*: real HTTP, the real huggingface_hub client, server-side verification."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from conformance.cases import NOT_RUN, CheckContext
+from conformance.checks.helpers import (
+    as_torch,
+    assert_parity,
+    edit_config,
+    files,
+    max_difference,
+    move_artifacts,
+)
+
+pytestmark = pytest.mark.hub  # needs a Hub: the embedded one, or --hub-endpoint
+
+RELOAD_ATOL = 1e-7
+IGNORED_ON_HUB = {".gitattributes", "README.md"}
+
+
+@contextmanager
+def network_blocked() -> Iterator[list]:
+    """Any socket connection fails, and is recorded: "no network" means none at all."""
+    attempts: list = []
+    original, original_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def refuse(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise ConnectionRefusedError(f"network blocked by the conformance check: {address!r}")
+
+    socket.socket.connect = refuse  # type: ignore[method-assign]
+    socket.socket.connect_ex = refuse  # type: ignore[method-assign, assignment]
+    try:
+        yield attempts
+    finally:
+        socket.socket.connect, socket.socket.connect_ex = original, original_ex  # type: ignore[method-assign]
+
+
+@contextmanager
+def offline_env() -> Iterator[None]:
+    """HF_HUB_OFFLINE=1 as a process started with it sees it (huggingface_hub reads it at import)."""
+    import os
+
+    from huggingface_hub import constants
+
+    saved_env, saved_constant = os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE
+    os.environ["HF_HUB_OFFLINE"], constants.HF_HUB_OFFLINE = "1", True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved_constant
+        if saved_env is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = saved_env
+
+
+def _parity_from(check: CheckContext, model: object) -> None:
+    inputs = check.inputs()
+    assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
+
+
+def test_load_hub(check: CheckContext) -> None:
+    repo_id = check.published("root")
+    _parity_from(check, check.load(repo_id, cache_dir=check.tmp_path / "cache"))
+
+
+def test_load_hub_subfolder(check: CheckContext) -> None:
+    folder = check.saved_copy()
+    repo_id = check.published("subfolder", folder, path_in_repo="backend")
+    _parity_from(check, check.load(repo_id, subfolder="backend", cache_dir=check.tmp_path / "cache"))
+
+
+def test_load_config_root_fallback_hub(check: CheckContext) -> None:
+    folder = check.saved_copy()
+    move_artifacts(check, folder, check.exported(), "backend")
+    repo_id = check.published("root-config", folder)
+    _parity_from(check, check.load(repo_id, subfolder="backend", cache_dir=check.tmp_path / "cache"))
+
+
+def test_load_revision_branch(check: CheckContext) -> None:
+    folder = check.saved_copy()
+    repo_id = check.published("branch", folder)
+    edit_config(folder, id2label={"0": "on-branch", "1": "b", "2": "c"})
+    with check.at("push"):
+        check.hub.publish(folder, repo_id, revision="v2")
+    cache = check.tmp_path / "cache"
+    on_branch = check.load(repo_id, revision="v2", cache_dir=cache)
+    on_main = check.load(repo_id, cache_dir=cache)
+    with check.at("load"):
+        assert on_branch.config.id2label[0] == "on-branch", "revision='v2' did not load the branch"
+        assert on_main.config.id2label[0] != "on-branch", "the default revision loaded the branch"
+
+
+def _offline(check: CheckContext, how: str) -> None:
+    repo_id = check.published("offline")
+    cache = check.tmp_path / "cache"
+    online = check.load(repo_id, cache_dir=cache)
+    with network_blocked() as attempts:
+        if how == "argument":
+            offline = check.load(repo_id, cache_dir=cache, local_files_only=True)
+        else:
+            with offline_env():
+                offline = check.load(repo_id, cache_dir=cache)
+        names = list(check.oracle(check.inputs()))
+        error = max_difference(
+            check.run(offline, as_torch(check.inputs())), check.run(online, as_torch(check.inputs())), names
+        )
+    with check.at("load"):
+        assert not attempts, f"offline loading opened {len(attempts)} connection(s): {attempts[:3]}"
+        assert error <= RELOAD_ATOL
+
+
+def test_load_local_files_only(check: CheckContext) -> None:
+    _offline(check, "argument")
+
+
+def test_load_offline_env(check: CheckContext) -> None:
+    _offline(check, "environment")
+
+
+def test_load_local_files_only_uncached(check: CheckContext) -> None:
+    """Nothing cached + local_files_only: a typed error, fast, without any connection."""
+    start = time.monotonic()
+    with network_blocked() as attempts, check.at("load"), pytest.raises(OSError) as raised:
+        check.model_class().from_pretrained(
+            f"{check.hub.user}/never-downloaded", cache_dir=check.tmp_path / "empty", local_files_only=True
+        )
+    elapsed = time.monotonic() - start
+    check.metrics.update(seconds=round(elapsed, 3), error=type(raised.value).__name__)
+    with check.at("load"):
+        assert not attempts, f"local_files_only=True opened connection(s): {attempts[:3]}"
+        assert elapsed < 5, f"took {elapsed:.1f}s"
+
+
+def test_load_token_private(check: CheckContext) -> None:
+    repo_id = check.published("private", private=True)
+    _parity_from(check, check.load(repo_id, cache_dir=check.tmp_path / "owner"))
+    other = check.hub.other_token
+    if other is None:
+        return
+    with check.at("load"), pytest.raises(Exception):  # noqa: B017 (any refusal; the type is input.* business)
+        check.load(repo_id, token=other, cache_dir=check.tmp_path / "other", force_download=True)
+
+
+def test_load_cache_dir(check: CheckContext) -> None:
+    repo_id = check.published("cache-dir")
+    cache = check.tmp_path / "my-cache"
+    check.load(repo_id, cache_dir=cache)
+    with check.at("load"):
+        stored = list(cache.glob(f"models--{repo_id.replace('/', '--')}/snapshots/*/*"))
+        assert stored, f"nothing was downloaded into cache_dir {cache}"
+
+
+# ---------------------------------------------------------------------- push
+
+
+def _push(
+    check: CheckContext, label: str, folder: Path | None = None, **kwargs: object
+) -> tuple[str, Path, object]:
+    folder = folder or check.saved_copy()
+    model = check.load(folder)
+    repo_id = check.hub.new_repo_id(f"{check.case.id}-{label}")
+    with check.at("push"):
+        result = model.push_to_hub(folder, repo_id, **kwargs)
+    return repo_id, folder, result
+
+
+def test_push_reload_equal(check: CheckContext) -> None:
+    repo_id, folder, _ = _push(check, "push")
+    inputs = as_torch(check.inputs())
+    again = check.load(repo_id, cache_dir=check.tmp_path / "cache")
+    error = max_difference(
+        check.run(again, inputs), check.run(check.load(folder), inputs), list(check.oracle(check.inputs()))
+    )
+    check.metrics.update(max_abs_err=error, atol=RELOAD_ATOL)
+    with check.at("reload"):
+        assert error <= RELOAD_ATOL
+
+
+def test_push_manifest(check: CheckContext) -> None:
+    repo_id, folder, _ = _push(check, "manifest")
+    with check.at("push"):
+        on_hub = check.hub.files(repo_id) - IGNORED_ON_HUB
+        assert on_hub == files(folder), f"the repo holds {sorted(on_hub)}, the folder {sorted(files(folder))}"
+
+
+def test_push_paths_preserved(check: CheckContext) -> None:
+    folder = check.saved_copy()
+    (folder / "docs").mkdir()
+    (folder / "docs" / "notes.txt").write_text("nested")
+    repo_id, _, _ = _push(check, "paths", folder)
+    with check.at("push"):
+        assert "docs/notes.txt" in check.hub.files(repo_id), "the nested file lost its folder on push"
+
+
+def test_push_single_commit(check: CheckContext) -> None:
+    repo_id, _, url = _push(check, "one-commit")
+    with check.at("push"):
+        commits = check.hub.commits(repo_id)
+        mine = [c for c in commits if c.title != "initial commit"]
+        check.metrics.update(commits=len(mine))
+        assert len(mine) == 1, f"one push made {len(mine)} commits"
+        assert isinstance(url, str) and mine[0].commit_id in url, (
+            f"push_to_hub returned {url!r}, not the commit URL"
+        )
+
+
+def test_push_private_token(check: CheckContext) -> None:
+    from huggingface_hub import HfApi
+
+    repo_id, _, _ = _push(check, "private", private=True, token=None)
+    with check.at("push"):
+        assert HfApi().model_info(repo_id).private, "private=True made a public repo"
+        other = check.hub.other_token
+        if other is not None:
+            assert not HfApi(token=other).repo_exists(repo_id), "another user can see the private repo"
+
+
+def test_push_revision_pr_message(check: CheckContext) -> None:
+    from huggingface_hub import HfApi
+
+    folder = check.saved_copy()
+    repo_id, _, _ = _push(check, "revision", folder)
+    (folder / "NOTES.md").write_text("on a branch")
+    model = check.load(folder)
+    with check.at("push"):
+        model.push_to_hub(folder, repo_id, revision="dev", commit_message="to dev")
+        assert check.hub.commits(repo_id, "dev")[0].title == "to dev"
+        (folder / "NOTES.md").write_text("in a PR")
+        model.push_to_hub(folder, repo_id, create_pr=True, commit_message="as a PR")
+        prs = HfApi().list_repo_refs(repo_id, include_pull_requests=True).pull_requests
+        assert prs, "create_pr=True opened no pull request"
+        assert check.hub.commits(repo_id, prs[-1].ref)[0].title == "as a PR"
+
+
+def test_push_via_save_pretrained(check: CheckContext) -> None:
+    model = check.exported()
+    repo_id = check.hub.new_repo_id(f"{check.case.id}-via-save")
+    with check.at("push"):
+        model.save_pretrained(check.tmp_path / "out", push_to_hub=True, repository_id=repo_id)
+        assert "config.json" in check.hub.files(repo_id)
+        assert set(check.spec.artifacts) <= check.hub.files(repo_id)
+
+
+# ---------------------------------------------------------------------- sharper loading clauses
+
+
+def test_load_config_subfolder_preferred(check: CheckContext) -> None:
+    folder = check.saved_copy()
+    (folder / "backend").mkdir()
+    for name in [*check.spec.artifacts, "config.json"] if check.spec.artifacts else ["config.json"]:
+        shutil.copy(folder / name, folder / "backend" / name)
+    edit_config(folder, id2label={"0": "root", "1": "root", "2": "root"})
+    edit_config(folder / "backend", id2label={"0": "subfolder", "1": "subfolder", "2": "subfolder"})
+    repo_id = check.published("both-configs", folder)
+    model = check.load(repo_id, subfolder="backend", cache_dir=check.tmp_path / "cache")
+    with check.at("load"):
+        assert model.config.id2label[0] == "subfolder", "the root config.json won over the subfolder's"
+
+
+def test_load_subfolder_isolation(check: CheckContext) -> None:
+    """Root artifacts (another model) must not leak into a subfolder load."""
+    if not check.spec.artifacts:
+        pytest.skip(NOT_RUN + "the spec declares no artifact names")
+    folder = check.saved_copy()
+    move_artifacts(check, folder, check.exported(), "backend")
+    shutil.copy(folder / "config.json", folder / "backend" / "config.json")
+    other = check.tmp_path / "other-model"
+    check.export(check.source_dir(arch="distilbert")).save_pretrained(other)
+    for name in check.spec.artifacts:
+        shutil.copy(other / name, folder / name)
+    repo_id = check.published("isolation", folder)
+    _parity_from(check, check.load(repo_id, subfolder="backend", cache_dir=check.tmp_path / "cache"))
+
+
+def test_load_revision_sha(check: CheckContext) -> None:
+    folder = check.saved_copy()
+    repo_id = check.hub.new_repo_id("sha")
+    with check.at("push"):
+        first = check.hub.publish(folder, repo_id)
+        edit_config(folder, id2label={"0": "newer", "1": "b", "2": "c"})
+        check.hub.publish(folder, repo_id)
+    model = check.load(repo_id, revision=first, cache_dir=check.tmp_path / "cache")
+    with check.at("load"):
+        assert model.config.id2label[0] != "newer", "revision=<sha> loaded the newest commit instead"
+
+
+def test_load_legacy_at_revision(check: CheckContext) -> None:
+    folder = check.saved_copy()
+    repo_id = check.published("legacy-at", folder)
+    edit_config(folder, id2label={"0": "on-branch", "1": "b", "2": "c"})
+    with check.at("push"):
+        check.hub.publish(folder, repo_id, revision="v2")
+    model = check.load(f"{repo_id}@v2", cache_dir=check.tmp_path / "cache")
+    with check.at("load"):
+        assert model.config.id2label[0] == "on-branch", "'repo@v2' did not load branch v2"
+
+
+def test_load_force_download(check: CheckContext) -> None:
+    """A damaged file in the cache is replaced when force_download=True."""
+    repo_id = check.published("force")
+    cache = check.tmp_path / "cache"
+    check.load(repo_id, cache_dir=cache)
+    for blob in cache.glob(f"models--{repo_id.replace('/', '--')}/blobs/*"):
+        blob.write_bytes(b"damaged")
+    _parity_from(check, check.load(repo_id, cache_dir=cache, force_download=True))
+
+
+def test_load_default_artifact_deterministic(check: CheckContext) -> None:
+    """With the standard artifact and another one side by side, the standard one loads."""
+    if not check.spec.artifacts:
+        pytest.skip(NOT_RUN + "the spec declares no artifact names")
+    folder = check.saved_copy()
+    other = check.tmp_path / "other-model"
+    check.export(check.source_dir(arch="distilbert")).save_pretrained(other)
+    main = check.spec.artifacts[0]
+    stem = main.rsplit(".", 1)[0]
+    for name in check.spec.artifacts:  # "a_" sorts before the standard name
+        shutil.copy(other / name, folder / name.replace(stem, "a_" + stem, 1))
+    for _ in range(2):
+        _parity_from(check, check.load(folder))
+
+
+def test_load_library_unknown(check: CheckContext) -> None:
+    folder = check.tmp_path / "diffusers-like"
+    folder.mkdir()
+    (folder / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    with check.at("load"), pytest.raises((ValueError, OSError)) as raised:
+        check.load(folder)
+    check.metrics.update(error=type(raised.value).__name__)

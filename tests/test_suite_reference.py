@@ -1,0 +1,47 @@
+"""The reference backends pass every clause of the suite on the whole zoo, and a second run
+re-exports nothing (the on-disk export cache, keyed by content)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(tmp_path: Path, record: str, *args: str) -> list[dict]:
+    command = [sys.executable, "-m", "conformance.cli", "run", "reference-ort", "reference-ov",
+               "--results", str(tmp_path / record), "--", "--export-cache", str(tmp_path / "cache"), *args]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=3000)
+    return [json.loads(line) for line in (tmp_path / record).read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    tmp = tmp_path_factory.mktemp("suite")
+    return tmp, run(tmp, "first.jsonl")
+
+
+def test_every_clause_passes_for_the_whole_zoo(first_run: tuple[Path, list[dict]]) -> None:
+    _, lines = first_run
+    results = [line for line in lines if line["type"] == "result"]
+    backends = {r["backend"] for r in results if r["outcome"] == "passed"}
+    assert backends == {"reference-ort", "reference-ov"}
+    bad = [(r["test_id"], r["outcome"], r["message"][:200]) for r in results if r["outcome"] not in ("passed", "not_run")]
+    assert not bad
+    not_run = {r["message"] for r in results if r["outcome"] == "not_run"}
+    assert all("timm" in message for message in not_run), not_run  # only the timm model, honestly
+    assert lines[-1]["type"] == "end" and lines[-1]["exit_status"] == 0
+
+
+def test_second_run_exports_nothing(first_run: tuple[Path, list[dict]]) -> None:
+    tmp, _ = first_run
+    lines = run(tmp, "second.jsonl", "-k", "test_parity_pytorch")
+    hits = [r["metrics"].get("export_cache_hit") for r in lines if r["type"] == "result" and r["outcome"] == "passed"]
+    assert hits and all(hit == 1 for hit in hits)
