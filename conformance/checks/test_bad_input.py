@@ -107,7 +107,9 @@ def test_input_corrupt_artifact(check: CheckContext) -> None:
     names = artifact_files(check, folder, check.exported())
     failures = []
     for damage in ("truncated", "garbled", "empty"):
-        for name in names:
+        # A raw weights blob (OpenVINO's .bin) has no structure to check: garbling it only changes
+        # the numbers. Garbling is applied to the main artifact, which every format can validate.
+        for name in names[:1] if damage == "garbled" else names:
             damaged = check.tmp_path / f"{damage}-{name.replace('/', '_')}"
             shutil.copytree(folder, damaged)
             data = (damaged / name).read_bytes()

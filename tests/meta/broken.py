@@ -709,10 +709,17 @@ HUB_DEFECTS = [
     Defect(
         IgnoresSubfolderOnHub,
         "load.hub_subfolder",
-        frozenset({"load.config_root_fallback_hub", "input.offline_missing_subfolder"}),
+        frozenset(
+            {
+                "load.config_root_fallback_hub",
+                "input.offline_missing_subfolder",
+                "load.config_subfolder_preferred",
+                "load.subfolder_isolation",
+            }
+        ),
     ),
     Defect(NoRootFallbackOnHub, "load.config_root_fallback_hub"),
-    Defect(IgnoresRevision, "load.revision_branch"),
+    Defect(IgnoresRevision, "load.revision_branch", frozenset({"load.revision_sha"})),
     Defect(
         NetworkDespiteLocalFilesOnly, "load.local_files_only", frozenset({"load.local_files_only_uncached"})
     ),
@@ -729,7 +736,7 @@ HUB_DEFECTS = [
     Defect(SaveIgnoresPushFlag, "push.via_save_pretrained"),
     Defect(UnknownRepoAsValueError, "input.unknown_repo"),
     Defect(MissingPathUnnamed, "input.missing_local_path"),
-    Defect(MissingConfigAsKeyError, "input.dir_without_config"),
+    Defect(MissingConfigAsKeyError, "input.dir_without_config", frozenset({"load.library_unknown"})),
     Defect(NoWeightsAsValueError, "input.dir_without_weights"),
     Defect(FileNameAsKeyError, "input.file_name_missing"),
     Defect(MismatchAsRuntimeError, "input.arch_task_mismatch"),

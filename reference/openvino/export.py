@@ -1,0 +1,86 @@
+"""PyTorch -> OpenVINO IR: `openvino.convert_model` on the module, or on an ONNX export when tracing fails."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+from pathlib import Path
+
+import openvino as ov
+import torch
+
+from reference.exporting import ExportPlan, quiet_tracing
+from reference.onnxruntime.export import export_onnx
+
+logger = logging.getLogger(__name__)
+
+# Image inputs are (batch, channels, height, width); the spatial axes are dynamic when the model allows it.
+SPATIAL_AXES = {2: "height", 3: "width"}
+
+
+def export_openvino(plan: ExportPlan, path: Path) -> None:
+    """Write `path` (.xml) and its .bin, with the plan's tensor names and dynamic axes."""
+    plan = dataclasses.replace(plan, dynamic_axes=_with_spatial_axes(plan))
+    try:
+        model = _convert_module(plan)
+    except Exception as error:  # any tracing or conversion failure: the ONNX route may still work
+        logger.info(
+            "openvino.convert_model could not convert the module (%s); converting an ONNX export", error
+        )
+        with tempfile.TemporaryDirectory(prefix="optimum-conformance-onnx-") as tmp:
+            export_onnx(plan, Path(tmp) / "model.onnx")
+            model = ov.convert_model(Path(tmp) / "model.onnx")
+            ov.save_model(model, path, compress_to_fp16=False)  # before the ONNX weights disappear
+        return
+    ov.save_model(model, path, compress_to_fp16=False)
+
+
+def _convert_module(plan: ExportPlan) -> ov.Model:
+    shapes = [
+        ov.PartialShape(
+            [-1 if axis in plan.dynamic_axes[name] else size for axis, size in enumerate(x.shape)]
+        )
+        for name, x in zip(plan.input_names, plan.example)
+    ]
+    with quiet_tracing(), torch.no_grad():
+        model = ov.convert_model(plan.module, example_input=plan.example, input=shapes)
+    plan.module.eval()
+    if len(model.inputs) != len(plan.input_names) or len(model.outputs) != len(plan.output_names):
+        raise RuntimeError(
+            f"converted graph has {len(model.inputs)} inputs / {len(model.outputs)} outputs, "
+            f"expected {plan.input_names} / {plan.output_names}"
+        )
+    # The tracer names tensors after Python variables; the base maps inputs and outputs by plan name.
+    for port, name in zip([*model.inputs, *model.outputs], [*plan.input_names, *plan.output_names]):
+        port.get_tensor().set_names({name})
+    return model
+
+
+def _with_spatial_axes(plan: ExportPlan) -> dict[str, dict[int, str]]:
+    """The plan's axes, plus height/width of image inputs when the PyTorch model accepts another size.
+
+    Models with fixed position embeddings (ViT) reject other sizes in PyTorch; convolutional ones
+    (ResNet, ConvNeXt) run at any size, so their graph can take any size too.
+    """
+    images = [i for i, x in enumerate(plan.example) if x.dim() == 4 and x.is_floating_point()]
+    if not images or not _accepts_other_sizes(plan, images):
+        return plan.dynamic_axes
+    axes = dict(plan.dynamic_axes)
+    for i in images:
+        axes[plan.input_names[i]] = {**axes[plan.input_names[i]], **SPATIAL_AXES}
+    return axes
+
+
+def _accepts_other_sizes(plan: ExportPlan, images: list[int]) -> bool:
+    """Run the module once at batch 1 and twice the example height and width."""
+    probe = [
+        torch.zeros(1, x.shape[1], 2 * x.shape[2], 2 * x.shape[3]) if i in images else x[:1]
+        for i, x in enumerate(plan.example)
+    ]
+    try:
+        with torch.no_grad():
+            plan.module(*probe)
+    except Exception:  # e.g. ViT: "Input image size (64*64) doesn't match model (32*32)"
+        return False
+    return True

@@ -1,0 +1,264 @@
+"""Reference OpenVINO backend: only what is specific to OpenVINO IR files and compiled models."""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import openvino as ov
+
+from reference import tasks
+from reference.exporting import plan_export
+from reference.modeling_base import CorruptArtifactError, OptimizedModel
+from reference.onnxruntime.modeling import ORTModel
+from reference.openvino.export import SPATIAL_AXES, export_openvino
+
+# Devices that dispatch to others; they never appear in `Core().available_devices`.
+VIRTUAL_DEVICES = frozenset({"AUTO", "MULTI", "HETERO", "BATCH"})
+# Any of these in ov_config means the caller chose the precision: the f32 default stays out.
+PRECISION_KEYS = frozenset({"INFERENCE_PRECISION_HINT", "EXECUTION_MODE_HINT"})
+
+
+@functools.cache
+def _core() -> ov.Core:
+    return ov.Core()  # one per process: creating a Core loads the plugins
+
+
+class _Loaded(NamedTuple):
+    """What `_load_runtime` hands to `__init__`: the model plus the runtime options it was loaded with."""
+
+    model: ov.Model | ov.CompiledModel
+    device: str
+    ov_config: dict[str, Any] | None
+
+
+class OVModel(OptimizedModel):
+    """An OpenVINO model (`openvino.Model`), compiled for a device on first use.
+
+    Backend options for `from_pretrained`: `device` (default "CPU"; any OpenVINO device name),
+    `ov_config` (compile properties; `PERFORMANCE_HINT` defaults to "LATENCY" and
+    `INFERENCE_PRECISION_HINT` to "f32" unless a precision is given), `compile_only` (compile while
+    loading and keep no `openvino.Model`: less memory, but no `reshape`, `half`, `to` or save), and
+    `file_name` to pick one of several `.xml`/`.onnx` files. A folder with only `model.onnx` loads too.
+    """
+
+    base_model_prefix = "openvino_model"
+    # IR or ONNX; optimum-cli's tokenizer graphs sit beside the model and are not models of the task.
+    artifact_pattern = re.compile(r"^(?!.*openvino_(de)?tokenizer[^/]*\.xml$).*\.(xml|onnx)$")
+    default_file_name = "openvino_model.xml"
+    runtime_kwargs = ("device", "ov_config", "compile_only")
+
+    def __init__(
+        self,
+        model: ov.Model | ov.CompiledModel | _Loaded,
+        config: Any,
+        preprocessors: list[Any] | None = None,
+        *,
+        device: str = "CPU",
+        ov_config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(model, _Loaded):
+            model, device, ov_config = model
+        self._device = _check_device(device)
+        self.ov_config = _compile_config(ov_config)
+        self.compile_only = isinstance(model, ov.CompiledModel)
+        self.compiled_model: ov.CompiledModel | None = model if self.compile_only else None
+        self.request: ov.InferRequest | None = None
+        self._compile_count = 0  # compilations so far: tests check there is one per model state
+        self._modified = False  # reshaped or halved: the source files no longer describe the model
+        super().__init__(model, config, preprocessors, **kwargs)
+        if self.compile_only:
+            self._compile_count = 1
+            self.request = model.create_infer_request()
+
+    # ------------------------------------------------------------------ backend hooks
+
+    @classmethod
+    def _export_artifacts(
+        cls, model: Any, spec: tasks.TaskSpec, config: Any, library: str, out_dir: Path
+    ) -> str:
+        export_openvino(plan_export(model, spec, config, library), out_dir / cls.default_file_name)
+        return cls.default_file_name
+
+    @classmethod
+    def _artifact_companions(cls, path: Path) -> list[str]:
+        if path.suffix == ".onnx":
+            return ORTModel._artifact_companions(path)  # external data files
+        return [path.with_suffix(".bin").name]
+
+    @classmethod
+    def _load_runtime(
+        cls,
+        path: Path,
+        device: str = "CPU",
+        ov_config: dict[str, Any] | None = None,
+        compile_only: bool = False,
+    ) -> _Loaded:
+        device = _check_device(device)
+        if not path.is_file():
+            raise FileNotFoundError(f"OpenVINO model file {path} does not exist.")
+        if not compile_only:
+            return _Loaded(_read_model(path), device, ov_config)
+        try:  # straight from the file, so no openvino.Model is ever kept
+            compiled = _core().compile_model(str(path), device, _compile_config(ov_config))
+        except RuntimeError:
+            _read_model(path)  # a corrupt file raises CorruptArtifactError here
+            raise  # the file is fine: the device or ov_config was refused
+        return _Loaded(compiled, device, ov_config)
+
+    def _runtime_io(self) -> tuple[dict[str, np.dtype], list[str]]:
+        inputs = {p.get_any_name(): np.dtype(p.get_element_type().to_dtype()) for p in self.model.inputs}
+        return inputs, [p.get_any_name() for p in self.model.outputs]
+
+    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.compile()
+        try:
+            # share_outputs=False copies the results out of the request's buffers, reused next call.
+            results = self.request.infer(feed, share_inputs=True, share_outputs=False)
+        except RuntimeError as error:
+            self._check_shapes(feed, error)
+            raise
+        return dict(zip(self.output_names, results.to_tuple()))
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        self._refuse_if_compile_only("save_pretrained")
+        target = save_directory / self.default_file_name
+        if self._modified or self.model_path is None or self.model_path.suffix != ".xml":
+            ov.save_model(self.model, target, compress_to_fp16=False)
+            return
+        # Unchanged IR: copy the files, byte for byte, instead of serialising again.
+        shutil.copyfile(self.model_path, target)
+        shutil.copyfile(self.model_path.with_suffix(".bin"), target.with_suffix(".bin"))
+
+    # ------------------------------------------------------------------ OpenVINO API
+
+    def compile(self) -> OVModel:
+        """Compile for the device, once; inference calls this, so calling it is only needed to warm up."""
+        if self.request is None:
+            self.compiled_model = _core().compile_model(self.model, self._device, self.ov_config)
+            self._compile_count += 1
+            self.request = self.compiled_model.create_infer_request()
+        return self
+
+    def reshape(
+        self, batch_size: int, sequence_length: int, height: int | None = None, width: int | None = None
+    ) -> OVModel:
+        """Fix input shapes (-1 keeps an axis dynamic); static shapes can run faster. Recompiles lazily."""
+        self._refuse_if_compile_only("reshape")
+        sizes = {
+            "batch_size": batch_size,
+            "sequence_length": sequence_length,
+            "height": height,
+            "width": width,
+        }
+        axes = {**self.task.input_axes, **(SPATIAL_AXES if self.task.modality == "image" else {})}
+        shapes = {}
+        for port in self.model.inputs:
+            shape = port.get_partial_shape()
+            for axis, name in axes.items():
+                if sizes.get(name) is not None and axis < shape.rank.get_length():
+                    shape[axis] = sizes[name]
+            shapes[port.get_any_name()] = shape
+        try:
+            self.model.reshape(shapes)
+        except RuntimeError as error:
+            raise ValueError(f"Cannot reshape {type(self).__name__} to {shapes}: {error}") from error
+        self._changed()
+        return self
+
+    def half(self) -> OVModel:
+        """Store the weights in float16 (halves the .bin); the compute precision still follows ov_config."""
+        self._refuse_if_compile_only("half")
+        from openvino._offline_transformations import apply_moc_transformations, compress_model_transformation
+
+        apply_moc_transformations(self.model, cf=False)
+        compress_model_transformation(self.model)
+        self._changed()
+        return self
+
+    def to(self, device: Any) -> OVModel:
+        """Run on another OpenVINO device ("cpu", "GPU", "AUTO", ...); recompiles on the next call."""
+        name = "CPU" if str(device) == "-1" else str(device).upper()  # -1: the pipelines' CPU
+        if name != self._device:
+            self._refuse_if_compile_only("to")
+            self._device = _check_device(name)
+            self.request = self.compiled_model = None
+        return self
+
+    def _changed(self) -> None:
+        self._modified = True
+        self.request = self.compiled_model = None
+
+    def _refuse_if_compile_only(self, action: str) -> None:
+        if self.compile_only:
+            raise ValueError(
+                f"{action} needs the openvino.Model, and this {type(self).__name__} was loaded with "
+                f"compile_only=True, which keeps only the compiled model. Load it without compile_only to {action}."
+            )
+
+    def _check_shapes(self, feed: dict[str, np.ndarray], error: RuntimeError) -> None:
+        """Turn OpenVINO's shape error into a ValueError that says what to do."""
+        for name, array in feed.items():
+            expected = self.compiled_model.input(name).get_partial_shape()
+            if not expected.compatible(ov.PartialShape(list(array.shape))):
+                raise ValueError(
+                    f"Input {name!r} has shape {list(array.shape)}, but the model takes {expected} (see "
+                    "reshape()). Call reshape() with these sizes, or reshape(-1, -1) for dynamic shapes."
+                ) from error
+
+
+def _check_device(device: str) -> str:
+    device = str(device).upper()
+    available = _core().available_devices
+    family = device.split(":")[0].split(".")[0]  # "GPU.1" -> GPU, "AUTO:GPU,CPU" -> AUTO
+    if device in available or family in VIRTUAL_DEVICES or family in {d.split(".")[0] for d in available}:
+        return device
+    raise ValueError(f"OpenVINO device {device!r} is not available here. Available devices: {available}.")
+
+
+def _compile_config(ov_config: dict[str, Any] | None) -> dict[str, Any]:
+    config = {"PERFORMANCE_HINT": "LATENCY", **(ov_config or {})}
+    if not PRECISION_KEYS & config.keys():
+        config["INFERENCE_PRECISION_HINT"] = "f32"  # CPUs with AMX default to bf16 (errors ~1e-3)
+    return config
+
+
+def _read_model(path: Path) -> ov.Model:
+    try:
+        return _core().read_model(path)
+    except RuntimeError as error:
+        blamed = path.with_suffix(".bin") if "bin file" in str(error) else path
+        raise CorruptArtifactError(blamed, f"OpenVINO cannot read it ({error})") from error
+
+
+class OVModelForFeatureExtraction(OVModel):
+    export_feature = "feature-extraction"
+
+
+class OVModelForSequenceClassification(OVModel):
+    export_feature = "text-classification"
+
+
+class OVModelForTokenClassification(OVModel):
+    export_feature = "token-classification"
+
+
+class OVModelForQuestionAnswering(OVModel):
+    export_feature = "question-answering"
+
+
+class OVModelForMaskedLM(OVModel):
+    export_feature = "fill-mask"
+
+
+class OVModelForMultipleChoice(OVModel):
+    export_feature = "multiple-choice"
+
+
+class OVModelForImageClassification(OVModel):
+    export_feature = "image-classification"
