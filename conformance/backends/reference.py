@@ -51,4 +51,14 @@ REFERENCE_OV = BackendSpec(
     runtime_probe=_ov_probe,
     invalid_runtime_kwargs={"device": "NOSUCHDEVICE"},
 )
-REFERENCE_SPECS = (REFERENCE_ORT, REFERENCE_OV)
+# No runtime probe: IPEX has no per-model runtime option (threads and oneDNN settings are
+# process-wide; dtype is fixed at export), so any probe would be one that cannot fail.
+REFERENCE_IPEX = BackendSpec(
+    name="reference-ipex",
+    classes=_classes("reference.ipex", "IPEX"),
+    distribution="optimum-conformance",
+    runtime_packages=("intel-extension-for-pytorch", "torch"),
+    artifacts=("model.pt",),
+    invalid_runtime_kwargs={"dtype": "fp16"},
+)
+REFERENCE_SPECS = (REFERENCE_ORT, REFERENCE_OV, REFERENCE_IPEX)

@@ -13,7 +13,7 @@ import pytest
 from conformance import zoo
 from tests.refimpl.backends import ZOO, load, model_class, zoo_folder
 
-ARTIFACTS = {"ort": {"model.onnx"}, "ov": {"openvino_model.xml", "openvino_model.bin"}}
+ARTIFACTS = {"ort": {"model.onnx"}, "ov": {"openvino_model.xml", "openvino_model.bin"}, "ipex": {"model.pt"}}
 
 
 def outputs(model: object, folder: Path, task: str) -> dict[str, np.ndarray]:
