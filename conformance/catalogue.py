@@ -61,7 +61,10 @@ CHECKS: dict[str, tuple[str, str]] = {
     ),
     "load.token_private": ("core", "a private repo loads with its owner's token, not with another's"),
     "load.cache_dir": ("core", "cache_dir= is where the files are downloaded"),
-    "load.config_subfolder_preferred": ("strict", "with config.json in the subfolder and the root, the subfolder's wins"),
+    "load.config_subfolder_preferred": (
+        "strict",
+        "with config.json in the subfolder and the root, the subfolder's wins",
+    ),
     "load.subfolder_isolation": ("strict", "artifacts at the root do not leak into a subfolder load"),
     "load.revision_sha": ("strict", "revision=<commit sha> loads that commit"),
     "load.legacy_at_revision": ("core", "the legacy 'org/name@revision' form loads that revision"),

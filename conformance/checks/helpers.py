@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
-from conformance.cases import CheckContext
+from conformance.cases import NOT_RUN, CheckContext
 from conformance.compare import differences, within
 
 CONFIG_FILES = {"config.json", "generation_config.json"}
@@ -89,3 +90,20 @@ def edit_config(folder: Path, **changes: Any) -> None:
     config = json.loads((folder / "config.json").read_text())
     config.update(changes)
     (folder / "config.json").write_text(json.dumps(config, indent=2))
+
+
+def add_other_artifacts(
+    check: CheckContext, folder: Path, new_stem: str | None = None, prefix: str = ""
+) -> str:
+    """Put DistilBERT's artifacts into `folder` as `prefix + new_stem` (default: the standard stem;
+    e.g. model.onnx -> other.onnx), so a check can tell which graph was loaded. Returns the main name."""
+    if not check.spec.artifacts:
+        pytest.skip(NOT_RUN + "the spec declares no artifact names")
+    other = check.tmp_path / "other-model"
+    if not other.exists():
+        check.export(check.source_dir(arch="distilbert")).save_pretrained(other)
+    stem = check.spec.artifacts[0].rsplit(".", 1)[0]
+    new_stem = prefix + (new_stem or stem)
+    for name in check.spec.artifacts:
+        shutil.copy(other / name, folder / name.replace(stem, new_stem, 1))
+    return check.spec.artifacts[0].replace(stem, new_stem, 1)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cases import NOT_RUN, CheckContext
+from conformance.cases import CheckContext
 from conformance.checks.helpers import (
+    add_other_artifacts,
     as_torch,
     assert_parity,
     edit_config,
@@ -270,15 +271,10 @@ def test_load_config_subfolder_preferred(check: CheckContext) -> None:
 
 def test_load_subfolder_isolation(check: CheckContext) -> None:
     """Root artifacts (another model) must not leak into a subfolder load."""
-    if not check.spec.artifacts:
-        pytest.skip(NOT_RUN + "the spec declares no artifact names")
     folder = check.saved_copy()
     move_artifacts(check, folder, check.exported(), "backend")
     shutil.copy(folder / "config.json", folder / "backend" / "config.json")
-    other = check.tmp_path / "other-model"
-    check.export(check.source_dir(arch="distilbert")).save_pretrained(other)
-    for name in check.spec.artifacts:
-        shutil.copy(other / name, folder / name)
+    add_other_artifacts(check, folder)  # DistilBERT's graph at the root, under the standard name
     repo_id = check.published("isolation", folder)
     _parity_from(check, check.load(repo_id, subfolder="backend", cache_dir=check.tmp_path / "cache"))
 
@@ -318,15 +314,8 @@ def test_load_force_download(check: CheckContext) -> None:
 
 def test_load_default_artifact_deterministic(check: CheckContext) -> None:
     """With the standard artifact and another one side by side, the standard one loads."""
-    if not check.spec.artifacts:
-        pytest.skip(NOT_RUN + "the spec declares no artifact names")
     folder = check.saved_copy()
-    other = check.tmp_path / "other-model"
-    check.export(check.source_dir(arch="distilbert")).save_pretrained(other)
-    main = check.spec.artifacts[0]
-    stem = main.rsplit(".", 1)[0]
-    for name in check.spec.artifacts:  # "a_" sorts before the standard name
-        shutil.copy(other / name, folder / name.replace(stem, "a_" + stem, 1))
+    add_other_artifacts(check, folder, prefix="a_")  # "a_model.onnx" sorts before "model.onnx"
     for _ in range(2):
         _parity_from(check, check.load(folder))
 

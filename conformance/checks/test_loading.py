@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from conformance.cases import NOT_RUN, CheckContext
-from conformance.checks.helpers import artifact_files, as_torch, assert_parity, max_difference, move_artifacts
+from conformance.checks.helpers import (
+    add_other_artifacts,
+    artifact_files,
+    as_torch,
+    assert_parity,
+    max_difference,
+    move_artifacts,
+)
 
 
 def test_load_local_dir(check: CheckContext) -> None:
@@ -72,16 +79,8 @@ def test_load_config_root_fallback(check: CheckContext) -> None:
 
 def test_load_file_name(check: CheckContext) -> None:
     """With two artifacts side by side, file_name= picks the other one (here: DistilBERT's graph)."""
-    if not check.spec.artifacts:
-        pytest.skip(NOT_RUN + "the spec declares no artifact names")
     folder = check.saved_copy()
-    other = check.tmp_path / "other-model"
-    check.export(check.source_dir(arch="distilbert")).save_pretrained(other)
-    main = check.spec.artifacts[0]
-    stem = main.rsplit(".", 1)[0]
-    for name in check.spec.artifacts:
-        shutil.copy(other / name, folder / name.replace(stem, "other", 1))
-    model = check.load(folder, file_name=main.replace(stem, "other", 1))
+    model = check.load(folder, file_name=add_other_artifacts(check, folder, "other"))
     inputs = check.inputs(arch="distilbert")
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs, arch="distilbert"), inputs)
 
