@@ -703,6 +703,8 @@ HUB_PARITY = {
     "load.config_root_fallback_hub",
     "load.token_private",
     "push.reload_equal",
+    "load.subfolder_isolation",
+    "load.force_download",
 }
 HUB_DEFECTS = [
     Defect(HubDrift, "load.hub", frozenset(HUB_PARITY | {"load.local_files_only"})),
