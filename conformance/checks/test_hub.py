@@ -88,12 +88,18 @@ def test_load_config_root_fallback_hub(check: CheckContext) -> None:
     _parity_from(check, check.load(repo_id, subfolder="backend", cache_dir=check.tmp_path / "cache"))
 
 
-def test_load_revision_branch(check: CheckContext) -> None:
+def _repo_with_branch(check: CheckContext, label: str) -> str:
+    """A repo whose branch "v2" differs from main by a config marker: id2label[0] == "on-branch"."""
     folder = check.saved_copy()
-    repo_id = check.published("branch", folder)
+    repo_id = check.published(label, folder)
     edit_config(folder, id2label={"0": "on-branch", "1": "b", "2": "c"})
     with check.at("push"):
         check.hub.publish(folder, repo_id, revision="v2")
+    return repo_id
+
+
+def test_load_revision_branch(check: CheckContext) -> None:
+    repo_id = _repo_with_branch(check, "branch")
     cache = check.tmp_path / "cache"
     on_branch = check.load(repo_id, revision="v2", cache_dir=cache)
     on_main = check.load(repo_id, cache_dir=cache)
@@ -292,11 +298,7 @@ def test_load_revision_sha(check: CheckContext) -> None:
 
 
 def test_load_legacy_at_revision(check: CheckContext) -> None:
-    folder = check.saved_copy()
-    repo_id = check.published("legacy-at", folder)
-    edit_config(folder, id2label={"0": "on-branch", "1": "b", "2": "c"})
-    with check.at("push"):
-        check.hub.publish(folder, repo_id, revision="v2")
+    repo_id = _repo_with_branch(check, "legacy-at")
     model = check.load(f"{repo_id}@v2", cache_dir=check.tmp_path / "cache")
     with check.at("load"):
         assert model.config.id2label[0] == "on-branch", "'repo@v2' did not load branch v2"

@@ -23,6 +23,13 @@ BACKENDS = {
 # Options every backend needs for exact fp32 parity (OpenVINO computes in bf16 on AMX CPUs).
 PARITY_KWARGS: dict[str, dict[str, Any]] = {"ov": {"ov_config": {"INFERENCE_PRECISION_HINT": "f32"}}}
 ZOO = list(zoo.models())
+# Text and image models on which a bf16 backend option is checked against its declared tolerance.
+BF16_CASES = [
+    ("bert", "text-classification"),
+    ("roberta", "feature-extraction"),
+    ("vit", "image-classification"),
+    ("convnext", "image-classification"),
+]
 
 
 def backend_module(backend: str) -> Any:

@@ -23,7 +23,7 @@ from conformance import zoo
 from conformance.backends import CLASS_SUFFIX
 from reference import tasks
 from reference.modeling_base import CorruptArtifactError
-from tests.refimpl.backends import backend_module, load, model_class, zoo_folder
+from tests.refimpl.backends import BF16_CASES, backend_module, load, model_class, zoo_folder
 
 # IPEX's fusion pass announces its own deprecation on the first optimized runs of each graph.
 pytestmark = pytest.mark.filterwarnings("ignore:JIT pass will be deprecated:UserWarning")
@@ -230,12 +230,7 @@ def _bf16_supported() -> bool:
 
 @pytest.mark.parametrize(
     ("arch", "task"),
-    [
-        ("bert", TASK),
-        ("roberta", "feature-extraction"),
-        ("vit", "image-classification"),
-        ("convnext", "image-classification"),
-    ],
+    BF16_CASES,
 )
 def test_bf16_within_declared_tolerance(backend: str, arch: str, task: str, tmp_path: Path) -> None:
     if not _bf16_supported():

@@ -14,7 +14,7 @@ pytest.importorskip("openvino")
 from conformance import zoo
 from reference.modeling_base import CorruptArtifactError
 from reference.openvino import OVModelForSequenceClassification as OVModel
-from tests.refimpl.backends import backend_module, load, model_class, zoo_folder
+from tests.refimpl.backends import BF16_CASES, backend_module, load, model_class, zoo_folder
 
 TASK = "text-classification"
 # bf16 keeps 8 mantissa bits (relative step 2**-8 ~ 4e-3). Measured with bf16 on an AMX Xeon
@@ -41,12 +41,7 @@ def logits(model: OVModel, folder: Path, **shape: int) -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("arch", "task"),
-    [
-        ("bert", TASK),
-        ("roberta", "feature-extraction"),
-        ("vit", "image-classification"),
-        ("convnext", "image-classification"),
-    ],
+    BF16_CASES,
 )
 def test_bf16_precision_within_declared_tolerance(exported_copy, arch: str, task: str) -> None:
     folder = exported_copy(arch, task)
