@@ -91,10 +91,14 @@ class CheckContext:
     def spec(self) -> BackendSpec:
         return self.case.spec
 
-    def model_class(self) -> type:
+    def model_class(self, task: str | None = None) -> type:
+        """The backend's class for this case's task (or `task`); not_run if it cannot be imported."""
         with self.at("import"):
+            missing = [name for name, version in self.spec.runtime_versions().items() if version is None]
+            if missing:  # e.g. optimum-intel's placeholder IPEX classes, which fail only when called
+                pytest.skip(NOT_RUN + f"{self.spec.name} needs {', '.join(missing)}, not installed here")
             try:
-                return self.spec.model_class(self.case.task)
+                return self.spec.model_class(task or self.case.task)
             except ImportError as error:
                 pytest.skip(NOT_RUN + f"{self.spec.name} cannot be imported here: {error}")
 
@@ -112,8 +116,12 @@ class CheckContext:
             return (cls or self.model_class()).from_pretrained(source, **{**self.spec.load_kwargs, **kwargs})
 
     def export(self, source: str | os.PathLike | None = None, cls: type | None = None, **kwargs: Any) -> Any:
+        """The model exported from a PyTorch checkpoint; a backend declaring no export step
+        (load.export unsupported) loads the checkpoint as it is."""
         with self.at("export"):
-            return self.load(source or self.source_dir(), cls=cls, export=True, **kwargs)
+            if not any(fnmatchcase("load.export", pattern) for pattern in self.spec.unsupported):
+                kwargs["export"] = True
+            return self.load(source or self.source_dir(), cls=cls, **kwargs)
 
     def exported(self) -> Any:
         """The exported model of this case: once per worker, and once per content key on disk."""
@@ -175,6 +183,15 @@ class CheckContext:
     @property
     def hub(self) -> Any:
         return self.cache.hub
+
+    def zoo_repo(self, layout: str, arch: str | None = None, task: str | None = None) -> tuple[str, Path]:
+        """(repo id, local folder) of a zoo model in a shared Hub layout (`conformance.zoo_hub`)."""
+        from conformance import zoo_hub
+
+        source = self.source_dir(arch, task)
+        folder, digest = zoo_hub.build_layout(layout, source, self.cache.scratch)
+        with self.at("push"):
+            return self.hub.shared_repo(f"zoo-{layout}-{source.name}-{digest}", folder), folder
 
     def published(self, label: str, folder: Path | None = None, **publish: Any) -> str:
         """A fresh Hub repo holding `folder` (default: the saved export of this case)."""

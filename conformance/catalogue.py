@@ -71,6 +71,20 @@ CHECKS: dict[str, tuple[str, str]] = {
     "load.force_download": ("strict", "force_download=True replaces damaged cached files"),
     "load.default_artifact_deterministic": ("strict", "the standard artifact name wins over other artifacts"),
     "load.library_unknown": ("core", "a folder of an unsupported library is refused with an error"),
+    "load.external_data": (
+        "strict",
+        "ONNX external data under every naming convention loads, locally and from the Hub, and re-saves",
+    ),
+    "load.trust_remote_code": (
+        "core",
+        "custom code is refused (and not run) without trust_remote_code=True, and loads with it",
+    ),
+    "load.export_task_from_class": ("core", "the export task comes from the class, not the config or card"),
+    "load.library_timm": ("core", "a timm checkpoint on the Hub is exported and matches timm"),
+    "load.library_sentence_transformers": (
+        "core",
+        "a sentence-transformers repo loads as feature extraction and matches sentence-transformers",
+    ),
     # push
     "push.reload_equal": ("core", "push then load from the Hub gives the same outputs (1e-7)"),
     "push.manifest": ("core", "the repo holds exactly the saved files"),
@@ -95,6 +109,11 @@ CHECKS: dict[str, tuple[str, str]] = {
     "input.missing_required_input": ("core", "forward without its main input: an error naming it"),
     "input.corrupt_artifact": ("core", "truncated, garbled and empty artifacts: an error naming the file"),
     "input.offline_missing_subfolder": ("core", "offline, a subfolder not in the cache: an error naming it"),
+    "input.hub_faults": (
+        "core",
+        "5xx, cut connections and a slow Hub during push and pull: a clean error in bounded time, "
+        "the repo unchanged, no partial file in the cache",
+    ),
 }
 
 

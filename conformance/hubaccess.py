@@ -18,6 +18,7 @@ class HubAccess:
     def __init__(self, prefix: str = "conformance") -> None:
         self.prefix = prefix
         self.created: list[str] = []
+        self.shared: set[str] = set()
 
     @cached_property
     def api(self) -> Any:
@@ -40,10 +41,32 @@ class HubAccess:
         others = [token for user, token in tokens.items() if user != self.user]
         return others[0] if others else None
 
+    @cached_property
+    def faults(self) -> Any:
+        """The embedded Hub's handle (fault injection), or None when the checks talk to another Hub."""
+        from huggingface_hub import constants
+
+        from conformance.hub.handle import ENV_URL, EmbeddedHub
+
+        url = os.environ.get(ENV_URL, "").rstrip("/")
+        return EmbeddedHub.from_env() if url and url == constants.ENDPOINT.rstrip("/") else None
+
     def new_repo_id(self, label: str) -> str:
         name = f"{self.prefix}-{label}"[:80].strip("-.")  # the Hub allows 96 characters
         repo_id = f"{self.user}/{name}-{uuid.uuid4().hex[:8]}"
         self.created.append(repo_id)
+        return repo_id
+
+    def shared_repo(self, name: str, folder: Path) -> str:
+        """A repo holding `folder` under a stable id (`name` must carry a content digest), uploaded
+        once per process. Each worker uploads before it reads: a repo another worker has only just
+        created may still be empty, and an upload of unchanged files makes no commit."""
+        repo_id = f"{self.user}/{self.prefix}-{name}"[:96]
+        if repo_id not in self.shared:
+            if repo_id not in self.created:
+                self.created.append(repo_id)
+            self.publish(folder, repo_id)
+            self.shared.add(repo_id)
         return repo_id
 
     def publish(

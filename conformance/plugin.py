@@ -190,6 +190,7 @@ def _models(scope: str, filters: tuple[list[str] | None, list[str] | None]) -> l
         ],
         "one": [m for m in everything if (m.arch, m.task) == ("bert", "text-classification")],
         "real": [m for m in everything if (m.arch, m.task) == ("bert", "feature-extraction")],
+        "timm": [m for m in everything if m.spec.library == "timm"],
     }[scope]
     return chosen
 
@@ -237,6 +238,8 @@ def pytest_collection_modifyitems(
                 break
         if _in_shard(item.nodeid, state.shard):
             kept.append(item)
+    if hasattr(config, "workeroutput"):  # a pytest-xdist worker: the controller collects nothing
+        config.workeroutput["conformance_matched"] = sorted(state.matched)
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
@@ -283,11 +286,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         "stage": getattr(context, "stage", None),
         "metrics": _jsonable(getattr(context, "metrics", {})),
         "repro": repro(state.selectors.get(case.spec.name, case.spec.name), item.name),
-        "expectation": None
-        if expectation is None
-        else {"outcome": expectation.outcome, "reason": expectation.reason, "link": expectation.link},
+        "expectation": _expectation_props(expectation),
     }
     report.user_properties.append((_PROPERTY, props))
+
+
+def _expectation_props(expectation: Any) -> dict[str, str] | None:
+    if expectation is None:
+        return None
+    return {"outcome": expectation.outcome, "reason": expectation.reason, "link": expectation.link}
 
 
 def repro(selector: str, test_name: str) -> str:
@@ -313,7 +320,8 @@ class Recorder:
             props = props or _props_from_node_id(report.nodeid, state)
             if props is None:
                 return
-            result = _result(report, props, "crashed", _text(report))
+            outcome = "xfailed" if hasattr(report, "wasxfail") else "crashed"
+            result = _result(report, props, outcome, _text(report))
         elif props is None:
             return
         elif report.when == "call" or (report.when == "setup" and not report.passed):
@@ -384,6 +392,69 @@ def _skip_reason(report: pytest.TestReport) -> str:
     return str(report.longrepr or "")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """On the pytest-xdist controller: which expectations the worker's collection matched."""
+    state = node.config.stash.get(STATE, None)
+    if state is not None:
+        state.matched.update(getattr(node, "workeroutput", {}).get("conformance_matched", ()))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report: Any, sched: Any) -> None:
+    """A known crash is an expected failure: it holds its expectation (recorded as xfailed)."""
+    state = sched.config.stash.get(STATE, None) if hasattr(sched, "config") else None
+    expectation = _expectation_for(crashitem, state)
+    if expectation is not None:
+        report.outcome, report.wasxfail = "skipped", f"{expectation.reason} ({expectation.link})"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`optimum-conformance run` uses --dist loadgroup; its scheduler, as of pytest-xdist 3.8,
+    hangs after a worker crash (see CrashSafeScheduling)."""
+    if config.stash.get(STATE, None) is None or config.getoption("dist", None) != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class CrashSafeScheduling(LoadGroupScheduling):
+        """After a crash pytest-xdist re-queues the dead worker's whole workload, finished groups
+        and the crashed test included, and gives the replacement one group: a worker keeps its
+        last test until more work or a shutdown comes, so a one-test group never runs. Here only
+        what is unfinished is re-queued, the crashed test is not run again (it is recorded as
+        crashed), and a replacement gets work until it holds two tests or the queue is empty."""
+
+        def remove_node(self, node: Any) -> str | None:
+            workload = self.assigned_work.pop(node)
+            pending = [nodeid for unit in workload.values() for nodeid, done in unit.items() if not done]
+            if not pending:
+                return None
+            for scope, unit in workload.items():
+                if pending[0] in unit:
+                    unit[pending[0]] = True
+                if not all(unit.values()):
+                    self.workqueue[scope] = unit
+            for other in self.assigned_work:
+                self._reschedule(other)
+            return pending[0]
+
+        def schedule(self) -> None:
+            rescheduling = self.collection is not None
+            super().schedule()
+            if rescheduling:  # a replacement worker joined
+                for node in self.nodes:
+                    if node in self.registered_collections:
+                        self._reschedule(node)
+
+    return CrashSafeScheduling(config, log)
+
+
+def _expectation_for(node_id: str, state: State | None) -> Any:
+    name = node_id.rpartition("::")[2]
+    matches = [e for e in state.expectations if e.matches(name)] if state is not None else []
+    return matches[0] if matches else None
+
+
 def _props_from_node_id(node_id: str, state: State) -> dict[str, Any] | None:
     """Check, backend, task and arch from `path::test_family_name[backend-task-arch]`."""
     from conformance import zoo
@@ -406,6 +477,7 @@ def _props_from_node_id(node_id: str, state: State) -> dict[str, Any] | None:
                         "stage": None,
                         "metrics": {},
                         "repro": repro(state.selectors.get(spec.name, spec.name), f"{match[1]}[{param}]"),
+                        "expectation": _expectation_props(_expectation_for(node_id, state)),
                     }
     return None
 

@@ -54,3 +54,25 @@ def test_timm_is_an_honest_not_run_or_builds() -> None:
 def test_base_size_variant_has_bert_base_dimensions() -> None:
     kwargs = zoo._config_kwargs(zoo.ZooModel("bert", "text-classification", size="base"))
     assert (kwargs["hidden_size"], kwargs["num_hidden_layers"], kwargs["vocab_size"]) == (768, 12, 30522)
+
+
+@pytest.mark.hub
+def test_hub_layouts_are_published_once_and_shared(embedded_hub, tmp_path: Path) -> None:
+    import json
+
+    from conformance import zoo_hub
+    from conformance.hubaccess import HubAccess
+
+    source = zoo.build("bert", "text-classification")
+    folder, key = zoo_hub.build_layout("decoy-task", source, tmp_path / "worker-1")
+    again, same_key = zoo_hub.build_layout("decoy-task", source, tmp_path / "worker-2")
+    assert key == same_key and digest(folder) == digest(again)
+    assert json.loads((folder / "config.json").read_text())["architectures"] == ["BertModel"]
+    assert "pipeline_tag: feature-extraction" in (folder / "README.md").read_text()
+    assert not (folder / ".complete").exists()  # the zoo's build marker is not published
+    name = f"zoo-decoy-task-{key}"
+    repo_id = HubAccess().shared_repo(name, folder)
+    assert HubAccess().shared_repo(name, again) == repo_id  # another worker: the same repo
+    uploads = [c for c in embedded_hub.commits(repo_id) if c["title"] != "initial commit"]
+    assert len(uploads) == 1
+    assert set(embedded_hub.files(repo_id)) >= {"config.json", "model.safetensors", "README.md"}

@@ -31,9 +31,10 @@ class BackendError(LookupError):
 
 
 def builtin() -> dict[str, BackendSpec]:
+    from conformance.backends.optimum import OPTIMUM_SPECS
     from conformance.backends.reference import REFERENCE_SPECS
 
-    return {spec.name: spec for spec in REFERENCE_SPECS}
+    return {spec.name: spec for spec in (*REFERENCE_SPECS, *OPTIMUM_SPECS)}
 
 
 def resolve(selector: str) -> BackendSpec:

@@ -12,9 +12,11 @@ import pytest
 import torch
 
 from conformance.cases import NOT_RUN, CheckContext
-from conformance.compare import differences, within
+from conformance.compare import differences, output, within
 
 CONFIG_FILES = {"config.json", "generation_config.json"}
+# Save or push, then reload: the same bytes run again, so the same numbers up to runtime noise.
+RELOAD_ATOL = 1e-7
 
 
 def as_torch(inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -36,6 +38,12 @@ def assert_parity(
             f"{bad} differ from PyTorch: max abs err {metrics['max_abs_err']:.3g} "
             f"(atol {tolerance.atol}, rtol {tolerance.rtol}; {tolerance.reason})"
         )
+
+
+def parity_of(check: CheckContext, model: Any) -> None:
+    """The model's outputs on the case's sample inputs match PyTorch."""
+    inputs = check.inputs()
+    assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
 def preprocessor_files(model: Any, scratch: Path) -> set[str]:
@@ -74,8 +82,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def max_difference(a: Any, b: Any, names: list[str]) -> float:
-    diff = differences(a, {n: _np(getattr(b, n, None) if not isinstance(b, dict) else b[n]) for n in names})
-    return diff["max_abs_err"]
+    """Largest difference over the outputs `b` has (a backend may leave some out: parity.output_type)."""
+    present = {n: _np(output(b, n)) for n in names if output(b, n) is not None}
+    return differences(a, present)["max_abs_err"]
 
 
 def _np(value: Any) -> np.ndarray:
@@ -107,3 +116,24 @@ def add_other_artifacts(
     for name in check.spec.artifacts:
         shutil.copy(other / name, folder / name.replace(stem, new_stem, 1))
     return check.spec.artifacts[0].replace(stem, new_stem, 1)
+
+
+def raises(
+    check: CheckContext, expected: type | tuple[type, ...], names: str, call, stage: str = "load"
+) -> BaseException:
+    """Run `call`; it must raise `expected` with `names` in the message. Records the error type."""
+    with check.at(stage):
+        try:
+            call()
+        except Exception as error:
+            check.metrics.update(error=type(error).__name__)
+            wanted = expected if isinstance(expected, tuple) else (expected,)
+            assert isinstance(error, wanted), (
+                f"raised {type(error).__name__}: {str(error)[:300]}; the contract says "
+                f"{' or '.join(t.__name__ for t in wanted)}"
+            )
+            assert names.lower() in str(error).lower(), (
+                f"the message does not name {names!r}: {str(error)[:300]}"
+            )
+            return error
+        raise AssertionError("no error raised")

@@ -7,29 +7,8 @@ import shutil
 import pytest
 
 from conformance.cases import NOT_RUN, CheckContext
-from conformance.checks.helpers import artifact_files, as_torch, edit_config
+from conformance.checks.helpers import artifact_files, as_torch, edit_config, raises
 from conformance.checks.test_hub import network_blocked
-
-
-def raises(
-    check: CheckContext, expected: type | tuple[type, ...], names: str, call, stage: str = "load"
-) -> BaseException:
-    """Run `call`; it must raise `expected` with `names` in the message. Records the error type."""
-    with check.at(stage):
-        try:
-            call()
-        except Exception as error:
-            check.metrics.update(error=type(error).__name__)
-            wanted = expected if isinstance(expected, tuple) else (expected,)
-            assert isinstance(error, wanted), (
-                f"raised {type(error).__name__}: {str(error)[:300]}; the contract says "
-                f"{' or '.join(t.__name__ for t in wanted)}"
-            )
-            assert names.lower() in str(error).lower(), (
-                f"the message does not name {names!r}: {str(error)[:300]}"
-            )
-            return error
-        raise AssertionError("no error raised")
 
 
 def test_input_unknown_repo(check: CheckContext) -> None:
@@ -70,7 +49,7 @@ def test_input_arch_task_mismatch(check: CheckContext) -> None:
     if "question-answering" not in check.spec.classes:
         pytest.skip(NOT_RUN + "the backend has no question-answering class to misuse")
     source = check.source_dir(arch="vit", task="image-classification")
-    cls = check.spec.model_class("question-answering")
+    cls = check.model_class("question-answering")
     raises(check, ValueError, "question-answering", lambda: check.export(source, cls=cls), stage="export")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,18 +14,18 @@ import pytest
 
 from conformance.cases import CheckContext
 from conformance.checks.helpers import (
+    RELOAD_ATOL,
     add_other_artifacts,
     as_torch,
-    assert_parity,
     edit_config,
     files,
     max_difference,
     move_artifacts,
+    parity_of,
 )
 
 pytestmark = pytest.mark.hub  # needs a Hub: the embedded one, or --hub-endpoint
 
-RELOAD_ATOL = 1e-7
 IGNORED_ON_HUB = {".gitattributes", "README.md"}
 
 
@@ -32,6 +33,7 @@ IGNORED_ON_HUB = {".gitattributes", "README.md"}
 def network_blocked() -> Iterator[list]:
     """Any socket connection fails, and is recorded: "no network" means none at all."""
     attempts: list = []
+    _drop_pooled_connections()  # a kept-alive connection would carry a request without connect()
     original, original_ex = socket.socket.connect, socket.socket.connect_ex
 
     def refuse(self: socket.socket, address: object) -> None:
@@ -46,6 +48,14 @@ def network_blocked() -> Iterator[list]:
         socket.socket.connect, socket.socket.connect_ex = original, original_ex  # type: ignore[method-assign]
 
 
+def _drop_pooled_connections() -> None:
+    from huggingface_hub import utils
+
+    reset = getattr(utils, "reset_sessions", None) or getattr(utils, "close_session", None)
+    if reset is not None:
+        reset()
+
+
 @contextmanager
 def offline_env() -> Iterator[None]:
     """HF_HUB_OFFLINE=1 as a process started with it sees it (huggingface_hub reads it at import)."""
@@ -55,9 +65,16 @@ def offline_env() -> Iterator[None]:
 
     saved_env, saved_constant = os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE
     os.environ["HF_HUB_OFFLINE"], constants.HF_HUB_OFFLINE = "1", True
+    # transformers 4.x reads it once at import too (transformers.utils.hub.is_offline_mode).
+    transformers_hub = sys.modules.get("transformers.utils.hub")
+    saved_transformers = getattr(transformers_hub, "_is_offline_mode", None)
+    if saved_transformers is not None:
+        transformers_hub._is_offline_mode = True  # type: ignore[union-attr]
     try:
         yield
     finally:
+        if saved_transformers is not None:
+            transformers_hub._is_offline_mode = saved_transformers  # type: ignore[union-attr]
         constants.HF_HUB_OFFLINE = saved_constant
         if saved_env is None:
             os.environ.pop("HF_HUB_OFFLINE", None)
@@ -65,27 +82,22 @@ def offline_env() -> Iterator[None]:
             os.environ["HF_HUB_OFFLINE"] = saved_env
 
 
-def _parity_from(check: CheckContext, model: object) -> None:
-    inputs = check.inputs()
-    assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
-
-
 def test_load_hub(check: CheckContext) -> None:
     repo_id = check.published("root")
-    _parity_from(check, check.load(repo_id, cache_dir=check.tmp_path / "cache"))
+    parity_of(check, check.load(repo_id, cache_dir=check.tmp_path / "cache"))
 
 
 def test_load_hub_subfolder(check: CheckContext) -> None:
     folder = check.saved_copy()
     repo_id = check.published("subfolder", folder, path_in_repo="backend")
-    _parity_from(check, check.load(repo_id, subfolder="backend", cache_dir=check.tmp_path / "cache"))
+    parity_of(check, check.load(repo_id, subfolder="backend", cache_dir=check.tmp_path / "cache"))
 
 
 def test_load_config_root_fallback_hub(check: CheckContext) -> None:
     folder = check.saved_copy()
     move_artifacts(check, folder, check.exported(), "backend")
     repo_id = check.published("root-config", folder)
-    _parity_from(check, check.load(repo_id, subfolder="backend", cache_dir=check.tmp_path / "cache"))
+    parity_of(check, check.load(repo_id, subfolder="backend", cache_dir=check.tmp_path / "cache"))
 
 
 def _repo_with_branch(check: CheckContext, label: str) -> str:
@@ -151,7 +163,7 @@ def test_load_local_files_only_uncached(check: CheckContext) -> None:
 
 def test_load_token_private(check: CheckContext) -> None:
     repo_id = check.published("private", private=True)
-    _parity_from(check, check.load(repo_id, cache_dir=check.tmp_path / "owner"))
+    parity_of(check, check.load(repo_id, cache_dir=check.tmp_path / "owner"))
     other = check.hub.other_token
     if other is None:
         return
@@ -282,7 +294,7 @@ def test_load_subfolder_isolation(check: CheckContext) -> None:
     shutil.copy(folder / "config.json", folder / "backend" / "config.json")
     add_other_artifacts(check, folder)  # DistilBERT's graph at the root, under the standard name
     repo_id = check.published("isolation", folder)
-    _parity_from(check, check.load(repo_id, subfolder="backend", cache_dir=check.tmp_path / "cache"))
+    parity_of(check, check.load(repo_id, subfolder="backend", cache_dir=check.tmp_path / "cache"))
 
 
 def test_load_revision_sha(check: CheckContext) -> None:
@@ -311,7 +323,7 @@ def test_load_force_download(check: CheckContext) -> None:
     check.load(repo_id, cache_dir=cache)
     for blob in cache.glob(f"models--{repo_id.replace('/', '--')}/blobs/*"):
         blob.write_bytes(b"damaged")
-    _parity_from(check, check.load(repo_id, cache_dir=cache, force_download=True))
+    parity_of(check, check.load(repo_id, cache_dir=cache, force_download=True))
 
 
 def test_load_default_artifact_deterministic(check: CheckContext) -> None:
@@ -319,7 +331,7 @@ def test_load_default_artifact_deterministic(check: CheckContext) -> None:
     folder = check.saved_copy()
     add_other_artifacts(check, folder, prefix="a_")  # "a_model.onnx" sorts before "model.onnx"
     for _ in range(2):
-        _parity_from(check, check.load(folder))
+        parity_of(check, check.load(folder))
 
 
 def test_load_library_unknown(check: CheckContext) -> None:

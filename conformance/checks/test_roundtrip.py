@@ -10,6 +10,7 @@ import pytest
 from conformance.cases import NOT_RUN, CheckContext
 from conformance.checks.helpers import (
     CONFIG_FILES,
+    RELOAD_ATOL,
     artifact_files,
     as_torch,
     files,
@@ -18,8 +19,6 @@ from conformance.checks.helpers import (
     preprocessor_files,
     snapshot,
 )
-
-RELOAD_ATOL = 1e-7
 
 
 def _reload_difference(check: CheckContext, model: object, folder: object) -> float:

@@ -343,6 +343,21 @@ class NetworkDespiteLocalFilesOnly:
         return super().from_pretrained(model_id, *args, **kwargs)
 
 
+class AsksHubDespiteLocalFilesOnly:
+    """Asks the Hub whether the repo still exists, over huggingface_hub's kept-alive connection."""
+
+    @classmethod
+    def from_pretrained(cls, model_id, *args, **kwargs):
+        import contextlib
+
+        from huggingface_hub import HfApi
+
+        if kwargs.get("local_files_only"):
+            with contextlib.suppress(Exception):
+                HfApi().repo_exists(str(model_id))
+        return super().from_pretrained(model_id, *args, **kwargs)
+
+
 class NetworkDespiteOfflineEnv:
     @classmethod
     def from_pretrained(cls, model_id, *args, **kwargs):
@@ -573,7 +588,8 @@ class RootConfigWins:
         if subfolder and _is_hub_id(model_id) and config is None:
             from transformers import AutoConfig
 
-            config = AutoConfig.from_pretrained(model_id)  # the root one
+            offline = {k: kwargs[k] for k in ("cache_dir", "local_files_only") if k in kwargs}
+            config = AutoConfig.from_pretrained(model_id, **offline)  # the root one
         return super().from_pretrained(model_id, config, *args, subfolder=subfolder, **kwargs)
 
 
@@ -627,11 +643,110 @@ class UnknownLibraryAsKeyError:
             raise
 
 
+class FetchesOnlyOnnxData:
+    """Fetches `*.onnx_data` companions only (upstream optimum #1736): other namings go missing."""
+
+    @classmethod
+    def _artifact_companions(cls, path):
+        return [name for name in super()._artifact_companions(path) if name.endswith("_data")]
+
+
+class TrustsRemoteCodeSilently:
+    @classmethod
+    def from_pretrained(cls, *args, trust_remote_code=False, **kwargs):
+        return super().from_pretrained(*args, trust_remote_code=True, **kwargs)
+
+
+class TaskFromConfig:
+    """Exports for the task config.architectures names, whatever the class."""
+
+    @classmethod
+    def from_pretrained(cls, model_id, *args, **kwargs):
+        if kwargs.get("export"):
+            from transformers import AutoConfig
+
+            hub = {k: kwargs[k] for k in ("revision", "cache_dir", "subfolder", "token") if kwargs.get(k)}
+            named = (AutoConfig.from_pretrained(model_id, **hub).architectures or [""])[0]
+            suffix = next((s for s in CLASS_SUFFIX.values() if named.endswith(s)), "FeatureExtraction")
+            return getattr(ort, f"ORTModelFor{suffix}").from_pretrained(model_id, *args, **kwargs)
+        return super().from_pretrained(model_id, *args, **kwargs)
+
+
+def _hub_file(model_id, name: str) -> str:
+    """The text of `name` in Hub repo `model_id`; "" if it is not a plain repo id or has no such file."""
+    from huggingface_hub import HfApi
+
+    try:
+        return Path(HfApi().hf_hub_download(model_id, name)).read_text() if _is_hub_id(model_id) else ""
+    except Exception:  # a missing local path, "repo@revision", no such file: not this defect's business
+        return ""
+
+
+class RefusesSentenceTransformers:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, **kwargs):
+        if not kwargs.get("local_files_only") and _hub_file(model_id, "modules.json"):
+            raise ValueError(f"{model_id}: unsupported library (not transformers)")
+        return super().from_pretrained(model_id, *args, **kwargs)
+
+
+class RefusesTimm:
+    @classmethod
+    def from_pretrained(cls, model_id, *args, **kwargs):
+        if not kwargs.get("local_files_only") and '"architecture"' in _hub_file(model_id, "config.json"):
+            raise ValueError(f"{model_id}: unsupported library (not transformers)")
+        return super().from_pretrained(model_id, *args, **kwargs)
+
+
+class RetriesPushForever:
+    def push_to_hub(self, *args, **kwargs):
+        import time
+
+        while True:
+            try:
+                return super().push_to_hub(*args, **kwargs)
+            except Exception:
+                time.sleep(0.5)
+
+
+class SwallowsPushErrors:
+    def push_to_hub(self, *args, **kwargs):
+        try:
+            return super().push_to_hub(*args, **kwargs)
+        except Exception as error:
+            logging.getLogger(__name__).warning("push failed: %s", error)
+            return None
+
+
+class DownloadsInPlace:
+    """Streams Hub files straight into the cache's snapshot folder, and trusts whatever is there."""
+
+    @classmethod
+    def from_pretrained(cls, model_id, *args, cache_dir=None, **kwargs):
+        if not _is_hub_id(model_id) or kwargs.get("local_files_only") or cache_dir is None:
+            return super().from_pretrained(model_id, *args, cache_dir=cache_dir, **kwargs)
+        import urllib.request
+
+        from huggingface_hub import HfApi, constants
+
+        snapshot = Path(cache_dir) / f"models--{model_id.replace('/', '--')}" / "snapshots" / "in-place"
+        for name in HfApi().list_repo_files(model_id):
+            target = snapshot / name
+            if target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            url = f"{constants.ENDPOINT}/{model_id}/resolve/main/{name}"
+            with urllib.request.urlopen(url, timeout=10) as response, open(target, "wb") as out:
+                shutil.copyfileobj(response, out)
+        return super().from_pretrained(snapshot, *args, **kwargs)
+
+
 @dataclass(frozen=True)
 class Defect:
     mixin: type
     target: str
     collateral: frozenset[str] = frozenset()
+    requires: str | None = None  # a module the target clause needs: shown only where it imports
 
     @property
     def spec(self) -> BackendSpec:
@@ -705,6 +820,10 @@ HUB_PARITY = {
     "push.reload_equal",
     "load.subfolder_isolation",
     "load.force_download",
+    "load.external_data",
+    "load.trust_remote_code",
+    "load.library_sentence_transformers",
+    "load.export_task_from_class",
 }
 HUB_DEFECTS = [
     Defect(HubDrift, "load.hub", frozenset(HUB_PARITY | {"load.local_files_only"})),
@@ -724,6 +843,9 @@ HUB_DEFECTS = [
     Defect(IgnoresRevision, "load.revision_branch", frozenset({"load.revision_sha"})),
     Defect(
         NetworkDespiteLocalFilesOnly, "load.local_files_only", frozenset({"load.local_files_only_uncached"})
+    ),
+    Defect(
+        AsksHubDespiteLocalFilesOnly, "load.local_files_only", frozenset({"load.local_files_only_uncached"})
     ),
     Defect(NetworkDespiteOfflineEnv, "load.offline_env"),
     Defect(SlowWhenUncached, "load.local_files_only_uncached", frozenset({"input.unknown_repo"})),
@@ -755,6 +877,17 @@ HUB_DEFECTS = [
     Defect(IgnoresForceDownload, "load.force_download"),
     Defect(PicksFirstSorted, "load.default_artifact_deterministic"),
     Defect(UnknownLibraryAsKeyError, "load.library_unknown"),
+    Defect(FetchesOnlyOnnxData, "load.external_data"),
+    Defect(TrustsRemoteCodeSilently, "load.trust_remote_code"),
+    Defect(TaskFromConfig, "load.export_task_from_class", frozenset({"input.arch_task_mismatch"})),
+    Defect(RefusesSentenceTransformers, "load.library_sentence_transformers"),
+    Defect(RefusesTimm, "load.library_timm", requires="timm"),
+]
+# input.hub_faults takes a minute per backend (huggingface_hub's own retries): its own meta run.
+FAULT_DEFECTS = [
+    Defect(RetriesPushForever, "input.hub_faults"),
+    Defect(SwallowsPushErrors, "input.hub_faults"),
+    Defect(DownloadsInPlace, "input.hub_faults"),
 ]
 
 
@@ -780,7 +913,7 @@ def _ort_probe():
     return REFERENCE_ORT.runtime_probe
 
 
-for _defect in DEFECTS + HUB_DEFECTS:
+for _defect in DEFECTS + HUB_DEFECTS + FAULT_DEFECTS:
     globals()[_defect.attr] = _spec(_defect)
 
 

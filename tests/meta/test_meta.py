@@ -7,6 +7,7 @@ must fail and nothing outside its declared collateral may fail.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.meta.broken import DEFECTS, HUB_DEFECTS
+from tests.meta.broken import DEFECTS, FAULT_DEFECTS, HUB_DEFECTS
 
 ROOT = Path(__file__).resolve().parents[2]
 FAILING = {"failed", "crashed", "timeout", "error", "xpassed"}
@@ -40,14 +41,20 @@ def run_suite(tmp_path: Path, backends: list[str], *args: str) -> dict[str, dict
 
 @pytest.fixture(scope="module")
 def meta_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict]]:
-    """Three runs: local clauses x local defects, Hub/input clauses x their defects, trained weights."""
+    """Four runs: local clauses x local defects, Hub/input clauses x their defects, Hub faults x
+    theirs, trained weights."""
     tmp = tmp_path_factory.mktemp("meta")
     one_model = ("--arch", "bert", "--task", "text-classification")
     local = ["reference-ort"] + [f"tests.meta.broken:{d.attr}" for d in DEFECTS]
     hub = ["reference-ort"] + [f"tests.meta.broken:{d.attr}" for d in HUB_DEFECTS]
     results = run_suite(tmp / "local", local, *one_model, "-m", "not hub and not input")
-    for backend, checks in run_suite(tmp / "hub", hub, *one_model, "-m", "hub or input").items():
-        results.setdefault(backend, {}).update(checks)
+    runs = [
+        (hub, ("-m", "hub or input", "-k", "not hub_faults")),
+        (["reference-ort"] + [f"tests.meta.broken:{d.attr}" for d in FAULT_DEFECTS], ("-k", "hub_faults")),
+    ]
+    for index, (backends, selection) in enumerate(runs):
+        for backend, checks in run_suite(tmp / f"hub-{index}", backends, *one_model, *selection).items():
+            results.setdefault(backend, {}).update(checks)
     trained = run_suite(
         tmp / "trained", local, "--arch", "bert", "--task", "feature-extraction", "-k", "real_weights"
     )
@@ -63,8 +70,10 @@ def test_reference_passes_every_clause(meta_results: dict) -> None:
     assert len(checks) >= 60
 
 
-@pytest.mark.parametrize("defect", DEFECTS + HUB_DEFECTS, ids=lambda d: d.target)
+@pytest.mark.parametrize("defect", DEFECTS + HUB_DEFECTS + FAULT_DEFECTS, ids=lambda d: d.name)
 def test_defect_is_caught_by_its_clause(meta_results: dict, defect) -> None:
+    if defect.requires and importlib.util.find_spec(defect.requires) is None:
+        pytest.skip(f"{defect.target} needs {defect.requires}, which is not installed here: not run")
     checks = meta_results[defect.name]
     assert checks[defect.target]["outcome"] == "failed", checks[defect.target]
     assert checks[defect.target]["stage"], "a failure records the stage it broke at"

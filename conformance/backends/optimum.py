@@ -1,0 +1,80 @@
+"""Specs of the upstream Optimum backends: optimum-onnx (ORT), optimum-intel (OpenVINO, IPEX).
+
+As thin as a backend author would write them; where upstream departs from the contract, the
+expectation files in `expectations/` say how, with a link to the upstream source.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from conformance.backends import CLASS_SUFFIX
+from conformance.spec import BackendSpec
+
+EXPECTATIONS = Path(__file__).parent / "expectations"
+
+
+def _classes(module: str, prefix: str, missing: tuple[str, ...] = ()) -> dict[str, str]:
+    return {t: f"{module}:{prefix}ModelFor{s}" for t, s in CLASS_SUFFIX.items() if t not in missing}
+
+
+def _ort_probe() -> tuple[dict[str, Any], Any]:
+    """One intra-op thread asked for, one thread found in the InferenceSession."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    return {"session_options": options}, lambda m: m.model.get_session_options().intra_op_num_threads == 1
+
+
+def _ov_probe() -> tuple[dict[str, Any], Any]:
+    """A throughput hint asked for, found on the compiled model."""
+
+    def probe(model: Any) -> bool:
+        model.compile()
+        return "THROUGHPUT" in str(model.request.get_property("PERFORMANCE_HINT"))
+
+    return {"ov_config": {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "THROUGHPUT"}}, probe
+
+
+OPTIMUM_ORT = BackendSpec(
+    name="optimum-ort",
+    classes=_classes("optimum.onnxruntime", "ORT"),
+    distribution="optimum-onnx",
+    runtime_packages=("optimum", "onnxruntime", "onnx"),
+    artifacts=("model.onnx",),
+    runtime_probe=_ort_probe,
+    invalid_runtime_kwargs={"provider": "NoSuchExecutionProvider"},
+    expectations=EXPECTATIONS / "optimum-ort.toml",
+)
+OPTIMUM_OV = BackendSpec(
+    name="optimum-ov",
+    classes=_classes("optimum.intel", "OV", missing=("multiple-choice",)),
+    distribution="optimum-intel",
+    runtime_packages=("optimum", "openvino", "nncf"),
+    artifacts=("openvino_model.xml", "openvino_model.bin"),
+    # As upstream's own parity tests (tests/openvino/utils_tests.py F32_CONFIG): no bf16 on AMX CPUs.
+    load_kwargs={"ov_config": {"INFERENCE_PRECISION_HINT": "f32"}},
+    runtime_probe=_ov_probe,
+    invalid_runtime_kwargs={"device": "NOSUCH"},
+    expectations=EXPECTATIONS / "optimum-ov.toml",
+)
+# No runtime probe: IPEX models take no runtime option (threads and oneDNN are process-wide).
+OPTIMUM_IPEX = BackendSpec(
+    name="optimum-ipex",
+    classes={  # feature extraction is the base class, as in optimum-intel's own tests
+        **_classes("optimum.intel", "IPEX", missing=("feature-extraction", "multiple-choice")),
+        "feature-extraction": "optimum.intel:IPEXModel",
+    },
+    distribution="optimum-intel",
+    runtime_packages=("optimum", "intel-extension-for-pytorch", "torch"),
+    artifacts=("pytorch_model.bin",),
+    unsupported={
+        f"load.{name}": "IPEXModel.from_pretrained (optimum-intel >= 1.23) has no export step: it loads the "
+        "PyTorch checkpoint with transformers"
+        for name in ("export", "export_legacy_hook", "reexport")
+    },
+    expectations=EXPECTATIONS / "optimum-ipex.toml",
+)
+OPTIMUM_SPECS = (OPTIMUM_ORT, OPTIMUM_OV, OPTIMUM_IPEX)

@@ -1,0 +1,224 @@
+"""input.hub_faults: a failing, cut or slow Hub during push and pull.
+
+Each scenario injects one fault into the embedded Hub (scoped to a fresh repo), runs the call in a
+thread with a time bound, and then checks the aftermath on both sides: the repo on the server is
+exactly as before a failed push, and the cache holds no partial file after a failed pull (the
+`.incomplete` resume buffers of huggingface_hub are allowed: they are never served as files), so
+the same call succeeds once the fault is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.cases import NOT_RUN, CheckContext
+from conformance.checks.helpers import parity_of, snapshot
+
+pytestmark = [pytest.mark.hub, pytest.mark.models("one")]
+
+# huggingface_hub retries uploads with backoff (1+2+4+8+8 s) and times a download out after 10 s:
+# a call still running after this bound hangs.
+BOUND_SECONDS = 60.0
+STALL_SECONDS = 15.0  # above huggingface_hub's 10 s timeouts: the client must give up and retry
+# Errors that say the backend broke on the fault instead of reporting it.
+NOT_CLEAN = (AttributeError, TypeError, KeyError, IndexError, NameError, AssertionError, UnboundLocalError)
+
+
+def bounded(call: Callable[[], Any], seconds: float = BOUND_SECONDS) -> tuple[BaseException | None, float]:
+    """Run `call` in a daemon thread; (its exception or None, seconds). TimeoutError if it hangs."""
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as error:  # handed back to the check
+            outcome.append(error)
+
+    start = time.monotonic()
+    thread = threading.Thread(target=target, daemon=True, name="hub-fault-call")
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        raise TimeoutError(f"still running after {seconds:.0f} s")
+    return outcome[0], time.monotonic() - start
+
+
+def clean_failure(error: BaseException | None) -> str | None:
+    """Why the outcome of a faulted call is not a clean failure, or None."""
+    if error is None:
+        return "no error: the call reported success"
+    if isinstance(error, NOT_CLEAN) or not isinstance(error, Exception) or not str(error).strip():
+        return f"not a clean error: {type(error).__name__}: {str(error)[:200]}"
+    return None
+
+
+def _faults(check: CheckContext) -> Any:
+    faults = check.hub.faults
+    if faults is None:
+        pytest.skip(NOT_RUN + "fault injection needs the embedded Hub (not --hub-endpoint)")
+    return faults
+
+
+# ---------------------------------------------------------------------- push
+
+PUSH_FAULTS = {
+    "5xx on preupload": ("status", "POST", r"/preupload/", {"status": 503}),
+    "5xx on commit": ("status", "POST", r"/commit/", {"status": 500}),
+    "cut mid-upload": ("cut", "PUT", r"/_lfs/", {"cut_after": 512}),
+}
+
+
+def _new_content(folder: Path) -> None:
+    """A binary file no repo holds yet, so the push must upload an LFS object (never deduplicated)."""
+    (folder / "nonce.bin").write_bytes(b"\0" + os.urandom(64 * 1024))
+
+
+def _repo_state(check: CheckContext, repo_id: str) -> tuple[list[str], set[str], list[str]]:
+    from huggingface_hub import HfApi
+
+    refs = HfApi().list_repo_refs(repo_id, include_pull_requests=True)
+    names = sorted([b.name for b in refs.branches] + [p.ref for p in refs.pull_requests or []])
+    return [c.commit_id for c in check.hub.commits(repo_id)], check.hub.files(repo_id), names
+
+
+def _push_scenario(check: CheckContext, label: str, action: str, method: str, path: str, extra: dict) -> str:
+    folder = check.saved_copy()
+    _new_content(folder)
+    model = check.load(folder)
+    repo_id = check.hub.new_repo_id(f"{check.case.id}-fault")
+    previous = check.tmp_path / f"previous-{len(label)}-{repo_id[-8:]}"
+    previous.mkdir()
+    (previous / "README.md").write_text("the version before the faulted push\n")
+    with check.at("push"):
+        check.hub.publish(previous, repo_id)
+        before = _repo_state(check, repo_id)
+    fault = _faults(check).fault(action, method, path, times=None, repo_id=repo_id, **extra)
+    with fault, check.at("push"):
+        error, elapsed = bounded(lambda: model.push_to_hub(folder, repo_id))
+    check.metrics.update({f"{label} seconds": round(elapsed, 2), f"{label} error": type(error).__name__})
+    problem = clean_failure(error)
+    if problem:
+        return problem
+    with check.at("push"):
+        after = _repo_state(check, repo_id)
+    if after != before:
+        return f"the repo changed: commits {len(before[0])} -> {len(after[0])}, files {sorted(after[1] - before[1])}"
+    return ""
+
+
+def _slow_push(check: CheckContext) -> str:
+    """A slow (not failing) server: the push still completes, as one commit."""
+    folder = check.saved_copy()
+    model = check.load(folder)
+    repo_id = check.hub.new_repo_id(f"{check.case.id}-slow")
+    fault = _faults(check).fault("delay", "POST", r"/commit/", delay=3.0, times=None, repo_id=repo_id)
+    with fault, check.at("push"):
+        error, elapsed = bounded(lambda: model.push_to_hub(folder, repo_id))
+    check.metrics["slow push seconds"] = round(elapsed, 2)
+    if error is not None:
+        return f"failed on a slow but working server: {type(error).__name__}: {str(error)[:200]}"
+    if not set(snapshot(folder)) <= check.hub.files(repo_id):
+        return "the repo lacks files after the slow push"
+    return ""
+
+
+# ---------------------------------------------------------------------- pull
+
+
+def _pull_faults(check: CheckContext) -> dict[str, tuple]:
+    """label -> (action, methods, path, fields, must_fail). A slow server must still work; one
+    stalled answer must time out and be retried or reported; persistent faults must fail cleanly."""
+    artifact = r"/resolve/[^/]+/" + re.escape(
+        check.spec.artifacts[0] if check.spec.artifacts else "config.json"
+    )
+    return {
+        "5xx on resolve": ("status", "GET|HEAD", r"/resolve/", {"status": 502}, True),
+        "cut mid-download": ("cut", "GET", artifact, {"cut_after": 64}, True),
+        "slow server": ("delay", "GET|HEAD", artifact, {"delay": 1.0}, False),
+        "stalled answer": ("delay", "GET|HEAD", r"/resolve/", {"delay": STALL_SECONDS, "times": 1}, False),
+    }
+
+
+def _partial_files(cache: Path, published: dict[str, bytes]) -> list[str]:
+    """Cache entries that are not a complete copy: a snapshot file that differs from the published
+    file, or a blob whose content does not hash to its name (sha256 for LFS, git's sha1 otherwise)."""
+    found = []
+    for path in sorted(cache.rglob("*")):
+        if not path.is_file() or path.name.endswith((".incomplete", ".lock")):
+            continue
+        parts = path.relative_to(cache).parts
+        if "snapshots" in parts:
+            relative = "/".join(parts[parts.index("snapshots") + 2 :])
+            broken = relative in published and path.read_bytes() != published[relative]
+        elif "blobs" in parts:
+            data = path.read_bytes()
+            git_sha1 = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+            broken = path.name not in (hashlib.sha256(data).hexdigest(), git_sha1)
+        else:
+            continue
+        if broken:
+            found.append(path.relative_to(cache).as_posix())
+    return found
+
+
+def _pull_scenario(
+    check: CheckContext, label: str, repo_id: str, published: dict[str, bytes], fault: tuple
+) -> str:
+    action, methods, path, extra, must_fail = fault
+    extra = {"times": None, **extra}
+    cache = check.tmp_path / f"cache-{label.replace(' ', '-')}"
+    faults = _faults(check)
+    injected = [faults.inject_fault(action, m, path, repo_id=repo_id, **extra) for m in methods.split("|")]
+    try:
+        with check.at("load"):
+            error, elapsed = bounded(lambda: check.load(repo_id, cache_dir=cache))
+    finally:
+        for fault in injected:
+            faults.remove_fault(fault["id"])
+    check.metrics.update({f"{label} seconds": round(elapsed, 2), f"{label} error": type(error).__name__})
+    if must_fail and (problem := clean_failure(error)):
+        return problem
+    if not must_fail and error is not None:
+        return f"failed on a slow but working server: {type(error).__name__}: {str(error)[:200]}"
+    leftovers = _partial_files(cache, published) if cache.exists() else []
+    if leftovers:
+        return f"partial files left in the cache: {leftovers[:3]}"
+    try:
+        parity_of(check, check.load(repo_id, cache_dir=cache))
+    except Exception as again:  # reported as this scenario's failure
+        return f"with the fault gone, loading from the same cache fails: {type(again).__name__}: {str(again)[:200]}"
+    return ""
+
+
+def test_input_hub_faults(check: CheckContext) -> None:
+    _faults(check)
+    failures = {}
+    for label, fault in PUSH_FAULTS.items():
+        failures[f"push, {label}"] = _run(partial(_push_scenario, check, label, *fault))
+    failures["push, slow server"] = _run(partial(_slow_push, check))
+    folder = check.saved_copy()
+    repo_id = check.published("pull-faults", folder)
+    published = snapshot(folder)
+    for label, fault in _pull_faults(check).items():
+        failures[f"pull, {label}"] = _run(partial(_pull_scenario, check, label, repo_id, published, fault))
+    failures = {k: v for k, v in failures.items() if v}
+    with check.at("push" if any(k.startswith("push") for k in failures) else "load"):
+        assert not failures, "; ".join(f"{k}: {v}" for k, v in failures.items())
+
+
+def _run(scenario: Callable[[], str]) -> str:
+    try:
+        return scenario()
+    except TimeoutError as error:
+        return f"no answer: {error}"

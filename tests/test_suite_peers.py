@@ -1,0 +1,95 @@
+"""The suite judges upstream backends honestly: on a slice of the zoo, optimum-onnx and optimum-intel
+(OpenVINO) give passes, failures and documented expectations, never a harness error, a crash or a
+stale expectation; every deviation in the slice is either an expectation that holds or a failure.
+
+The IPEX test (optimum-intel 1.27's IPEXModel) needs the ipex environment (`tox -e ipex`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance import expectations
+from conformance.backends import builtin
+
+ROOT = Path(__file__).resolve().parent.parent
+SLICE = ("--arch", "bert", "--task", "text-classification")
+# Clauses being added elsewhere; their expectations come with them.
+NEW_CLAUSES = (
+    "not external_data and not trust_remote_code and not export_task_from_class and not library_timm "
+    "and not library_sentence_transformers and not hub_faults"
+)
+
+
+def run_slice(tmp_path: Path, *backends: str) -> list[dict]:
+    record = tmp_path / "peers.jsonl"
+    command = [sys.executable, "-m", "conformance.cli", "run", *backends, "--workers", "1",
+               "--results", str(record), "--", "--export-cache", str(tmp_path / "cache"), *SLICE, "-k", NEW_CLAUSES]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    # Entries for other architectures and tasks match nothing in the slice (reported as stale and
+    # the exit status is 1); an entry for every case must match.
+    stale = [line for line in done.stdout.splitlines() if line.startswith("STALE EXPECTATION")]
+    assert not [line for line in stale if "-*]'" in line], stale
+    return [json.loads(line) for line in record.read_text().splitlines()]
+
+
+def assert_honest(lines: list[dict], backends: tuple[str, ...]) -> None:
+    results = [line for line in lines if line["type"] == "result"]
+    assert {r["backend"] for r in results} == set(backends)
+    broken = [(r["test_id"], r["outcome"], r["message"][:300]) for r in results
+              if r["outcome"] in ("error", "crashed", "timeout", "xpassed")]  # fmt: skip
+    assert not broken
+    specs = builtin()
+    for backend in backends:
+        entries = expectations.load(specs[backend].expectations)
+        mine = [r for r in results if r["backend"] == backend]
+        for result in mine:
+            name = result["test_id"].rpartition("::")[2]
+            expected = [e for e in entries if e.matches(name)]
+            # An expectation that matches a test holds (xfailed); no other test is xfailed.
+            assert (result["outcome"] == "xfailed") == bool(expected), (name, result["outcome"])
+            if expected:
+                assert result["expectation"]["link"].startswith("https://github.com/huggingface/")
+        assert any(r["outcome"] == "passed" for r in mine), f"{backend}: nothing passed"
+    assert lines[-1]["type"] == "end"
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # the parent package is missing
+        return False
+
+
+@pytest.mark.skipif(
+    not (_installed("optimum.onnxruntime") and _installed("optimum.intel")),
+    reason="optimum-onnx / optimum-intel are not installed here (extra `peers`, tox -e main)",
+)
+def test_upstream_ort_and_openvino_are_judged_honestly(tmp_path: Path) -> None:
+    backends = ("optimum-ort", "optimum-ov")
+    assert_honest(run_slice(tmp_path, *backends), backends)
+
+
+def _ipex_reason() -> str | None:
+    try:
+        import intel_extension_for_pytorch  # noqa: F401
+        from optimum.intel import IPEXModel
+    except (ImportError, AttributeError, SystemExit) as error:
+        return f"IPEX does not import here ({type(error).__name__}: {error}); run tox -e ipex"
+    if IPEXModel.__module__.endswith("dummy_ipex_objects"):
+        return "optimum-intel provides only placeholder IPEX classes here; run tox -e ipex"
+    return None
+
+
+def test_upstream_ipex_is_judged_honestly(tmp_path: Path) -> None:
+    reason = _ipex_reason()
+    if reason:
+        pytest.skip(reason)
+    assert_honest(run_slice(tmp_path, "optimum-ipex"), ("optimum-ipex",))
