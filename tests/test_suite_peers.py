@@ -20,11 +20,9 @@ from conformance.backends import builtin
 
 ROOT = Path(__file__).resolve().parent.parent
 SLICE = ("--arch", "bert", "--task", "text-classification")
-# Clauses being added elsewhere; their expectations come with them.
-NEW_CLAUSES = (
-    "not external_data and not trust_remote_code and not export_task_from_class and not library_timm "
-    "and not library_sentence_transformers and not hub_faults"
-)
+# input.hub_faults waits out huggingface_hub's retries (a minute per backend): the full runs and
+# the meta-tests cover it.
+NEW_CLAUSES = "not hub_faults"
 
 
 def run_slice(tmp_path: Path, *backends: str) -> list[dict]:

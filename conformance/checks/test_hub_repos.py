@@ -97,22 +97,34 @@ Path({marker!r}).write_text("the custom code ran")
 class ConformanceCustomConfig({base}):
     model_type = "conformance-custom"
 """
+# The model class too, so that a backend that builds the PyTorch model at load time (IPEX) can.
+CUSTOM_MODEL_CODE = """\
+from transformers import {base}
+
+from .configuration_conformance import ConformanceCustomConfig
+
+
+class ConformanceCustomModel({base}):
+    config_class = ConformanceCustomConfig
+"""
 
 
 def test_load_trust_remote_code(check: CheckContext) -> None:
-    """A repo with custom config code: refused without trust_remote_code (and the code does not run),
+    """A repo with custom code: refused without trust_remote_code (and the code does not run),
     loaded with it."""
     folder = check.saved_copy()
     marker = check.tmp_path / "remote-code-ran"
-    base = type(check.oracle_model().config).__name__
+    oracle = check.oracle_model()
+    config_base, model_base = type(oracle.config).__name__, type(oracle).__name__
     (folder / "configuration_conformance.py").write_text(
-        CUSTOM_CONFIG_CODE.format(base=base, marker=str(marker))
+        CUSTOM_CONFIG_CODE.format(base=config_base, marker=str(marker))
     )
-    edit_config(
-        folder,
-        model_type="conformance-custom",
-        auto_map={"AutoConfig": "configuration_conformance.ConformanceCustomConfig"},
-    )
+    (folder / "modeling_conformance.py").write_text(CUSTOM_MODEL_CODE.format(base=model_base))
+    auto_map = {
+        "AutoConfig": "configuration_conformance.ConformanceCustomConfig",
+        zoo.AUTO_CLASSES[check.case.task]: "modeling_conformance.ConformanceCustomModel",
+    }
+    edit_config(folder, model_type="conformance-custom", auto_map=auto_map)
     repo_id = check.published("remote-code", folder)
     cache = check.tmp_path / "cache"
     raises(check, (ValueError, OSError), "trust_remote_code", lambda: check.load(repo_id, cache_dir=cache))
