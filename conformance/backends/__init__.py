@@ -26,6 +26,25 @@ CLASS_SUFFIX = {
 }
 
 
+def classes_by_convention(module: str, prefix: str, missing: tuple[str, ...] = ()) -> dict[str, str]:
+    """Task -> "module:<prefix>ModelFor<Suffix>" for every task but `missing`: the Optimum naming."""
+    return {
+        task: f"{module}:{prefix}ModelFor{suffix}"
+        for task, suffix in CLASS_SUFFIX.items()
+        if task not in missing
+    }
+
+
+def ort_thread_probe() -> tuple[dict[str, Any], Any]:
+    """A runtime probe for ORT-based backends whose `model` is the InferenceSession: one intra-op
+    thread asked for, one thread found in the session."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    return {"session_options": options}, lambda m: m.model.get_session_options().intra_op_num_threads == 1
+
+
 class BackendError(LookupError):
     """A --backend value that names nothing usable; the message is one line saying what to do."""
 

@@ -9,23 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conformance.backends import CLASS_SUFFIX
+from conformance.backends import classes_by_convention, ort_thread_probe
 from conformance.spec import BackendSpec
 
 EXPECTATIONS = Path(__file__).parent / "expectations"
-
-
-def _classes(module: str, prefix: str, missing: tuple[str, ...] = ()) -> dict[str, str]:
-    return {t: f"{module}:{prefix}ModelFor{s}" for t, s in CLASS_SUFFIX.items() if t not in missing}
-
-
-def _ort_probe() -> tuple[dict[str, Any], Any]:
-    """One intra-op thread asked for, one thread found in the InferenceSession."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    return {"session_options": options}, lambda m: m.model.get_session_options().intra_op_num_threads == 1
 
 
 def _ov_probe() -> tuple[dict[str, Any], Any]:
@@ -40,17 +27,17 @@ def _ov_probe() -> tuple[dict[str, Any], Any]:
 
 OPTIMUM_ORT = BackendSpec(
     name="optimum-ort",
-    classes=_classes("optimum.onnxruntime", "ORT"),
+    classes=classes_by_convention("optimum.onnxruntime", "ORT"),
     distribution="optimum-onnx",
     runtime_packages=("optimum", "onnxruntime", "onnx"),
     artifacts=("model.onnx",),
-    runtime_probe=_ort_probe,
+    runtime_probe=ort_thread_probe,
     invalid_runtime_kwargs={"provider": "NoSuchExecutionProvider"},
     expectations=EXPECTATIONS / "optimum-ort.toml",
 )
 OPTIMUM_OV = BackendSpec(
     name="optimum-ov",
-    classes=_classes("optimum.intel", "OV", missing=("multiple-choice",)),
+    classes=classes_by_convention("optimum.intel", "OV", missing=("multiple-choice",)),
     distribution="optimum-intel",
     runtime_packages=("optimum", "openvino", "nncf"),
     artifacts=("openvino_model.xml", "openvino_model.bin"),
@@ -64,7 +51,7 @@ OPTIMUM_OV = BackendSpec(
 OPTIMUM_IPEX = BackendSpec(
     name="optimum-ipex",
     classes={  # feature extraction is the base class, as in optimum-intel's own tests
-        **_classes("optimum.intel", "IPEX", missing=("feature-extraction", "multiple-choice")),
+        **classes_by_convention("optimum.intel", "IPEX", missing=("feature-extraction", "multiple-choice")),
         "feature-extraction": "optimum.intel:IPEXModel",
     },
     distribution="optimum-intel",

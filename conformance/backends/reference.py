@@ -4,23 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.backends import CLASS_SUFFIX
+from conformance.backends import classes_by_convention, ort_thread_probe
 from conformance.spec import BackendSpec
-
-
-def _classes(module: str, prefix: str) -> dict[str, str]:
-    return {task: f"{module}:{prefix}ModelFor{suffix}" for task, suffix in CLASS_SUFFIX.items()}
-
-
-def _ort_probe() -> tuple[dict[str, Any], Any]:
-    """One intra-op thread asked for, one thread found in the session."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    return {
-        "session_options": options
-    }, lambda model: model.model.get_session_options().intra_op_num_threads == 1
 
 
 def _ov_probe() -> tuple[dict[str, Any], Any]:
@@ -34,16 +19,16 @@ def _ov_probe() -> tuple[dict[str, Any], Any]:
 
 REFERENCE_ORT = BackendSpec(
     name="reference-ort",
-    classes=_classes("reference.onnxruntime", "ORT"),
+    classes=classes_by_convention("reference.onnxruntime", "ORT"),
     distribution="optimum-conformance",
     runtime_packages=("onnxruntime", "onnx"),
     artifacts=("model.onnx",),
-    runtime_probe=_ort_probe,
+    runtime_probe=ort_thread_probe,
     invalid_runtime_kwargs={"provider": "NoSuchExecutionProvider"},
 )
 REFERENCE_OV = BackendSpec(
     name="reference-ov",
-    classes=_classes("reference.openvino", "OV"),
+    classes=classes_by_convention("reference.openvino", "OV"),
     distribution="optimum-conformance",
     runtime_packages=("openvino",),
     artifacts=("openvino_model.xml", "openvino_model.bin"),
@@ -55,7 +40,7 @@ REFERENCE_OV = BackendSpec(
 # process-wide; dtype is fixed at export), so any probe would be one that cannot fail.
 REFERENCE_IPEX = BackendSpec(
     name="reference-ipex",
-    classes=_classes("reference.ipex", "IPEX"),
+    classes=classes_by_convention("reference.ipex", "IPEX"),
     distribution="optimum-conformance",
     runtime_packages=("intel-extension-for-pytorch", "torch"),
     artifacts=("model.pt",),

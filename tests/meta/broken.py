@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.backends import CLASS_SUFFIX
+from conformance.backends import CLASS_SUFFIX, ort_thread_probe
 from conformance.spec import BackendSpec
 from reference.onnxruntime import modeling as ort
 
@@ -902,15 +902,9 @@ def _spec(defect: Defect) -> BackendSpec:
         name=defect.name,
         classes=classes,
         artifacts=("model.onnx",),
-        runtime_probe=_ort_probe(),
+        runtime_probe=ort_thread_probe,
         invalid_runtime_kwargs={"provider": "NoSuchExecutionProvider"},
     )
-
-
-def _ort_probe():
-    from conformance.backends.reference import REFERENCE_ORT
-
-    return REFERENCE_ORT.runtime_probe
 
 
 for _defect in DEFECTS + HUB_DEFECTS + FAULT_DEFECTS:
