@@ -90,6 +90,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "models(scope): which zoo models a check runs on (zoo, text, pair, one, real)"
     )
+    config.addinivalue_line(
+        "markers", "last_of_case: runs after every other check of its case (it may leave the model unusable)"
+    )
     selectors = config.getoption("backend")
     if not selectors:
         return
@@ -242,7 +245,23 @@ def pytest_collection_modifyitems(
         config.workeroutput["conformance_matched"] = sorted(state.matched)
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
-        items[:] = kept
+    items[:] = _last_of_case_moved(kept)
+
+
+def _last_of_case_moved(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Each `last_of_case` check moved to just after the last other check of its case, which keeps
+    a case's checks on one worker (its xdist group) and its exported model in the cache."""
+    last_index = {_case(item).id: index for index, item in enumerate(items) if _case(item) is not None}
+    deferred: dict[int, list[pytest.Item]] = {}
+    ordered = []
+    for index, item in enumerate(items):
+        case = _case(item)
+        if case is not None and item.get_closest_marker("last_of_case"):
+            deferred.setdefault(last_index[case.id], []).append(item)
+        else:
+            ordered.append(item)
+        ordered.extend(deferred.pop(index, []))
+    return ordered
 
 
 EXPECTATION = pytest.StashKey[Any]()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +47,22 @@ def network_blocked() -> Iterator[list]:
         yield attempts
     finally:
         socket.socket.connect, socket.socket.connect_ex = original, original_ex  # type: ignore[method-assign]
+
+
+@contextmanager
+def background_work_awaited(timeout: float = 30.0) -> Iterator[None]:
+    """On exit, wait for the threads the body started: their requests are the body's, not the next step's.
+
+    transformers, for one, starts a safetensors auto-conversion thread on an online load of a
+    pytorch_model.bin repo; its Hub request would otherwise be charged to an offline load that follows.
+    Daemon threads are fire-and-forget by contract and are not waited for.
+    """
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + timeout
+    for thread in set(threading.enumerate()) - before:
+        if not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _drop_pooled_connections() -> None:
@@ -123,7 +140,8 @@ def test_load_revision_branch(check: CheckContext) -> None:
 def _offline(check: CheckContext, how: str) -> None:
     repo_id = check.published("offline")
     cache = check.tmp_path / "cache"
-    online = check.load(repo_id, cache_dir=cache)
+    with background_work_awaited():
+        online = check.load(repo_id, cache_dir=cache)
     with network_blocked() as attempts:
         if how == "argument":
             offline = check.load(repo_id, cache_dir=cache, local_files_only=True)

@@ -144,9 +144,10 @@ def test_parity_real_weights(check: CheckContext) -> None:
     assert_parity(check, check.run(model, as_torch(inputs)), {"last_hidden_state": expected}, inputs)
 
 
-# Last of the parity checks: a backend refusing numpy inputs may leave process-wide state
-# behind (upstream IPEX: after its torch.compile'd forward failed on numpy arrays, every later
-# return_dict=False call of that model class fails), which must not fail the checks above.
+# Runs after every other check of its case: a backend refusing numpy inputs may leave the model
+# broken (upstream IPEX: once its torch.compile'd forward failed on numpy arrays, every later
+# call of that model fails), which must not fail other checks that share the exported model.
+@pytest.mark.last_of_case
 def test_parity_tensor_type(check: CheckContext) -> None:
     model = check.exported()
     inputs = check.inputs()

@@ -92,6 +92,18 @@ def test_markers_and_ids(pytester: pytest.Pytester) -> None:
     assert len([line for line in result.outlines if "test_save_" in line]) == 9
 
 
+def test_last_of_case_checks_run_after_the_rest_of_their_case(pytester: pytest.Pytester) -> None:
+    result, _ = run(pytester, "--backend", "reference-ort", "--arch", "bert", "--collect-only", "-q")
+    ids = [line for line in result.outlines if "::" in line and "NOTSET" not in line]  # NOTSET: no case
+    by_case: dict[str, list[str]] = {}
+    for test_id in ids:
+        by_case.setdefault(test_id.rsplit("[", 1)[1], []).append(test_id.split("::")[-1].split("[")[0])
+    assert len(by_case) > 1 and any(len(names) > 20 for names in by_case.values())
+    for case, names in by_case.items():
+        assert names[-1] == "test_parity_tensor_type", f"{case}: last is {names[-1]}"
+        assert names.count("test_parity_tensor_type") == 1
+
+
 def test_expectations_xfail_xpass_and_stale(pytester: pytest.Pytester) -> None:
     pytester.makefile(
         ".toml",
@@ -135,10 +147,17 @@ def test_expectations_xfail_xpass_and_stale(pytester: pytest.Pytester) -> None:
 def test_crash_and_timeout_are_recorded_and_the_run_goes_on(pytester: pytest.Pytester) -> None:
     result, lines = run(
         pytester,
-        "--backend", "tests.meta.broken:CRASHING",
-        "--backend", "tests.meta.broken:HANGING",
-        *ONE_MODEL, "-n", "1", "--check-timeout", "20",
-        "-k", "dynamic_shapes or determinism or call_is_forward",
+        "--backend",
+        "tests.meta.broken:CRASHING",
+        "--backend",
+        "tests.meta.broken:HANGING",
+        *ONE_MODEL,
+        "-n",
+        "1",
+        "--check-timeout",
+        "20",
+        "-k",
+        "dynamic_shapes or determinism or call_is_forward",
     )
     by_id = results(lines)
     crashed = by_id["test_parity_dynamic_shapes[broken-aborts-on-batch3-text-classification-bert]"]
