@@ -97,16 +97,22 @@ def scrub_argv(argv: list[str]) -> list[str]:
 
 
 def git_sha() -> str | None:
-    root = Path(conformance.__file__).resolve().parent.parent
-    if not (root / ".git").exists():
-        return None
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None
+    """The commit of the suite's source: its own checkout (an editable install), else the checkout
+    named by OPTIMUM_CONFORMANCE_SOURCE (tox sets it: a built wheel has no .git)."""
+    for root in (
+        Path(conformance.__file__).resolve().parent.parent,
+        os.environ.get("OPTIMUM_CONFORMANCE_SOURCE"),
+    ):
+        if root is None or not (Path(root) / ".git").exists() or not (Path(root) / "conformance").is_dir():
+            continue
+        try:
+            result = subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return result.stdout.strip() or None
+    return None
 
 
 def environment() -> dict[str, Any]:
