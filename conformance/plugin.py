@@ -536,24 +536,27 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def summary_lines(path: Path) -> list[str]:
-    """Counts by outcome and core/strict pass rates per backend, from a run record."""
-    rows: dict[str, dict[str, Any]] = {}
+    """Counts by outcome and core/strict pass rates per backend, from a run record; the rates are
+    the report's (same formula, same rounding down), so the terminal and the site agree."""
+    from collections import Counter
+
+    from reports.model import SCORED, pass_rate
+    from reports.render import pct
+
+    rows: dict[str, dict[str, Counter[str]]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         if record.get("type") != "result":
             continue
-        row = rows.setdefault(record["backend"], {"counts": {}, "core": [0, 0], "strict": [0, 0]})
-        row["counts"][record["outcome"]] = row["counts"].get(record["outcome"], 0) + 1
-        if record["outcome"] in ("passed", "failed", "xfailed", "xpassed", "crashed", "timeout"):
-            for level in ("core", "strict") if record["level"] == "core" else ("strict",):
-                row[level][1] += 1
-                row[level][0] += record["outcome"] == "passed"
+        row = rows.setdefault(record["backend"], {"core": Counter(), "strict": Counter()})
+        for level in ("core", "strict") if record["level"] == "core" else ("strict",):
+            row[level][record["outcome"]] += 1
     lines = []
     for backend, row in rows.items():
-        counts = ", ".join(f"{n} {o}" for o, n in sorted(row["counts"].items()))
+        counts = ", ".join(f"{n} {o}" for o, n in sorted(row["strict"].items()))
         rates = "  ".join(
-            f"{level} {100 * p / t:.1f}% ({p}/{t})" if t else f"{level} no data"
-            for level, (p, t) in (("core", row["core"]), ("strict", row["strict"]))
+            f"{level} {pct(pass_rate(row[level]))} ({row[level]['passed']}/{sum(row[level][o] for o in SCORED)})"
+            for level in ("core", "strict")
         )
         lines.append(f"{backend}: {rates}  [{counts}]")
     lines.append(f"record: {os.fspath(path)}")

@@ -255,4 +255,4 @@ def test_cli_run_prints_a_summary(tmp_path: Path) -> None:
         timeout=600,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "reference-ort: core 100.0% (1/1)  strict 100.0% (2/2)  [2 passed]" in completed.stdout
+    assert "reference-ort: core 100 % (1/1)  strict 100 % (2/2)  [2 passed]" in completed.stdout
