@@ -69,6 +69,12 @@ HISTORY_LIMIT = 60  # points per trend chart
 NO_TASK, NO_ARCH = "(no task)", "(no arch)"
 
 
+def _suite_label(suite: dict[str, Any]) -> str:
+    """The version, and the commit where the record names one: '0.1.0 @ a84aa11c'."""
+    sha = suite.get("git_sha")
+    return f"{suite.get('version')}" + (f" @ {sha[:8]}" if sha else "")
+
+
 def pct(rate: float | None) -> str:
     """A rate as text; rounds down so 99.95 % never shows as 100 %, and None is "no data"."""
     if rate is None:
@@ -233,7 +239,7 @@ class Site:
                 for task in self.tasks
             ]
             rows.append(view)
-        suites = sorted({f"{r.suite.get('version')}" for r in self.record.runs.values()})
+        suites = sorted({_suite_label(r.suite) for r in self.record.runs.values()})
         return {
             **self.base(""),
             "rows": rows,

@@ -71,6 +71,7 @@ def test_standard_record_renders_every_page(tmp_path: Path, cli) -> None:
         and "passed / (passed + failed + xfailed + xpassed + crashed + timeout)" in index
     )
     assert "reference-ort" in index and "reference-ov" in index
+    assert re.search(r"suite \S+ @ 0123abcd ·", index)  # the commit the records name
     assert "strict 87.5 %" in index  # reference-ov: 7 passed of 8 scored, unsupported left out
     assert "not run" in index and "unsupported" in index
     for name in ("interop.html", "diff.html", "history.html", "style.css", "site.js"):
@@ -149,6 +150,7 @@ def test_record_with_only_required_fields_renders(tmp_path: Path, cli) -> None:
     report(cli, site, f.write(tmp_path / "minimal.jsonl", builder.end()), "--markdown")
     index = (site / "index.html").read_text()
     assert "bare" in index and "unnamed env" in index and "core 0 %" in index
+    assert " @ " not in index.split("run(s)")[0]  # no commit in the record: none shown
     assert "(no task)" in index
     assert_self_contained(site)
 
