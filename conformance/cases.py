@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conformance import tolerances, zoo
+from conformance import hardware, tolerances, zoo
 from conformance.spec import BackendSpec
 
 UNSUPPORTED = "unsupported: "
@@ -34,10 +34,17 @@ STAGES = ("import", "load", "export", "infer", "parity", "save", "reload", "push
 class Case:
     spec: BackendSpec
     model: zoo.ZooModel
+    precision: str = "fp32"
+    """The precision tier the model is loaded in (`BackendSpec.precisions`); fp32 for most checks."""
 
     @property
     def id(self) -> str:
-        return f"{self.spec.name}-{self.model.task}-{self.model.arch}"
+        tier = "" if self.precision == "fp32" else f"{self.precision}-"
+        return f"{self.spec.name}-{tier}{self.model.task}-{self.model.arch}"
+
+    @property
+    def load_kwargs(self) -> dict[str, Any]:
+        return self.spec.precision_kwargs(self.precision)
 
     @property
     def task(self) -> str:
@@ -77,6 +84,12 @@ class CheckContext:
                 pytest.skip(UNSUPPORTED + reason)
         if case.task not in case.spec.classes:
             pytest.skip(UNSUPPORTED + f"{case.spec.name} declares no class for {case.task}")
+        if case.precision != "fp32":
+            if case.precision not in case.spec.precisions:
+                pytest.skip(UNSUPPORTED + f"{case.spec.name} declares no {case.precision} precision tier")
+            missing = hardware.missing_native_support(case.precision)
+            if missing:
+                pytest.skip(NOT_RUN + missing)
 
     # ------------------------------------------------------------------ stages
     @contextmanager
@@ -110,18 +123,28 @@ class CheckContext:
             pytest.skip(NOT_RUN + reason)
         return zoo.build(model.arch, model.task)
 
-    def load(self, source: str | os.PathLike, cls: type | None = None, **kwargs: Any) -> Any:
+    def load(
+        self, source: str | os.PathLike, cls: type | None = None, precision: str | None = None, **kwargs: Any
+    ) -> Any:
+        """`from_pretrained` with the spec's kwargs for the case's precision tier (or `precision`)."""
+        options = self.spec.precision_kwargs(precision or self.case.precision)
         with self.at("load"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return (cls or self.model_class()).from_pretrained(source, **{**self.spec.load_kwargs, **kwargs})
+            return (cls or self.model_class()).from_pretrained(source, **{**options, **kwargs})
 
-    def export(self, source: str | os.PathLike | None = None, cls: type | None = None, **kwargs: Any) -> Any:
+    def export(
+        self,
+        source: str | os.PathLike | None = None,
+        cls: type | None = None,
+        precision: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """The model exported from a PyTorch checkpoint; a backend declaring no export step
         (load.export unsupported) loads the checkpoint as it is."""
         with self.at("export"):
             if not any(fnmatchcase("load.export", pattern) for pattern in self.spec.unsupported):
                 kwargs["export"] = True
-            return self.load(source or self.source_dir(), cls=cls, **kwargs)
+            return self.load(source or self.source_dir(), cls=cls, precision=precision, **kwargs)
 
     def exported(self) -> Any:
         """The exported model of this case: once per worker, and once per content key on disk."""
@@ -163,7 +186,7 @@ class CheckContext:
                 f"{cls.__module__}.{cls.__qualname__}",
                 self.spec.version(),
                 self.spec.runtime_versions(),
-                repr(sorted(self.spec.load_kwargs.items())),
+                repr(sorted(self.case.load_kwargs.items())),
             ],
             sort_keys=True,
             default=str,
@@ -228,5 +251,6 @@ class CheckContext:
         with self.at("infer"):
             return model(**inputs, **kwargs)
 
-    def tolerance(self, dtype: str = "fp32") -> tolerances.Tolerance:
-        return tolerances.lookup(self.spec.name, self.case.task, self.case.arch, dtype)
+    def tolerance(self, dtype: str | None = None) -> tolerances.Tolerance:
+        """The registry's tolerance for this case, in its precision tier unless `dtype` is given."""
+        return tolerances.lookup(self.spec.name, self.case.task, self.case.arch, dtype or self.case.precision)

@@ -7,7 +7,7 @@ guarantees beyond it.
 
 from __future__ import annotations
 
-FAMILIES = ("load", "parity", "gen", "save", "push", "input")
+FAMILIES = ("load", "parity", "precision", "gen", "save", "push", "input")
 
 CHECKS: dict[str, tuple[str, str]] = {
     # parity
@@ -21,6 +21,15 @@ CHECKS: dict[str, tuple[str, str]] = {
     "parity.input_dtypes": ("strict", "int32 ids and float64 pixels are cast, not refused"),
     "parity.determinism": ("strict", "two calls on the same inputs give identical outputs"),
     "parity.real_weights": ("core", "a trained checkpoint (all-MiniLM-L6-v2) matches PyTorch"),
+    # precision tiers (BackendSpec.precisions), where the CPU computes in them
+    "precision.applied": (
+        "core",
+        "a declared precision tier computes in that precision, within its tolerance of PyTorch fp32",
+    ),
+    "precision.trained_embeddings": (
+        "core",
+        "in the tier, trained all-MiniLM-L6-v2 keeps its token embeddings (cosine to PyTorch fp32)",
+    ),
     # save
     "save.reload_equal": ("core", "save then reload gives the same outputs (1e-7)"),
     "save.manifest": ("core", "the saved folder holds config, artifacts, preprocessors and nothing else"),

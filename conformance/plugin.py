@@ -24,6 +24,7 @@ import pytest
 from conformance import catalogue
 
 _PROPERTY = "conformance"
+EMBEDDED_HUB_TIMEOUT_S = 4
 _SCOPE_DEFAULT = "one"
 
 
@@ -91,6 +92,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "models(scope): which zoo models a check runs on (zoo, text, pair, one, real)"
     )
     config.addinivalue_line(
+        "markers", "precision_tiers: runs once per precision tier the backends declare (not fp32)"
+    )
+    config.addinivalue_line(
         "markers", "last_of_case: runs after every other check of its case (it may leave the model unusable)"
     )
     selectors = config.getoption("backend")
@@ -107,6 +111,10 @@ def pytest_configure(config: pytest.Config) -> None:
             os.environ["HF_TOKEN"] = config.getoption("hub_token")
     else:
         config.pluginmanager.import_plugin("conformance.hub.pytest_plugin")
+        # The embedded Hub answers on loopback: short client timeouts (huggingface_hub's default is
+        # 10 s) bound input.hub_faults' stalled answers. Read once, when huggingface_hub is imported.
+        for name in ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"):
+            os.environ.setdefault(name, str(EMBEDDED_HUB_TIMEOUT_S))
 
     specs, by_name = [], {}
     for selector in selectors:
@@ -172,7 +180,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
     marker = metafunc.definition.get_closest_marker("models")
     scope = marker.args[0] if marker else _SCOPE_DEFAULT
-    cases = [Case(spec, model) for spec in state.specs for model in _models(scope, state.filters)]
+    models = _models(scope, state.filters)
+    if metafunc.definition.get_closest_marker("precision_tiers"):
+        # Every tier any selected backend declares, for every backend: one without it is unsupported.
+        tiers = sorted({tier for spec in state.specs for tier in spec.precisions})
+        cases = [Case(spec, model, tier) for spec in state.specs for tier in tiers for model in models]
+    else:
+        cases = [Case(spec, model) for spec in state.specs for model in models]
     metafunc.parametrize(
         "case", [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.id)) for c in cases]
     )
@@ -302,6 +316,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
         "backend": case.spec.name,
         "task": case.task,
         "arch": case.arch,
+        "precision": case.precision,
         "stage": getattr(context, "stage", None),
         "metrics": _jsonable(getattr(context, "metrics", {})),
         "repro": repro(state.selectors.get(case.spec.name, case.spec.name), item.name),
@@ -361,6 +376,7 @@ def _result(report: pytest.TestReport, props: dict[str, Any], outcome: str, mess
         "backend": props["backend"],
         "task": props["task"],
         "arch": props["arch"],
+        "precision": props.get("precision") or "fp32",
         "outcome": outcome,
         "stage": (props.get("stage") or "infer") if failed and outcome != "error" else None,
         "duration_s": round(float(getattr(report, "duration", 0.0) or 0.0), 4),
@@ -484,7 +500,10 @@ def _props_from_node_id(node_id: str, state: State) -> dict[str, Any] | None:
     check, param = catalogue.check_id(match[1]), match[2]
     for spec in state.specs:
         if param.startswith(spec.name + "-"):
-            rest = param[len(spec.name) + 1 :]
+            rest, precision = param[len(spec.name) + 1 :], "fp32"
+            for tier in {tier for other in state.specs for tier in other.precisions}:
+                if rest.startswith(tier + "-"):
+                    rest, precision = rest[len(tier) + 1 :], tier
             for task in sorted(zoo.AUTO_CLASSES, key=len, reverse=True):
                 if rest.startswith(task + "-"):
                     return {
@@ -493,6 +512,7 @@ def _props_from_node_id(node_id: str, state: State) -> dict[str, Any] | None:
                         "backend": spec.name,
                         "task": task,
                         "arch": rest[len(task) + 1 :],
+                        "precision": precision,
                         "stage": None,
                         "metrics": {},
                         "repro": repro(state.selectors.get(spec.name, spec.name), f"{match[1]}[{param}]"),

@@ -38,6 +38,11 @@ class BackendSpec:
     load_kwargs: Mapping[str, Any] = field(default_factory=dict)
     """Keyword arguments for every `from_pretrained` of the suite (e.g. an f32 precision hint)."""
 
+    precisions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Precision tiers beyond fp32 the backend offers -> the `from_pretrained` kwargs that select
+    one (they replace `load_kwargs` key by key), e.g. {"bf16": {"dtype": "bf16"}}. The precision.*
+    checks judge each tier where the CPU computes in it (`conformance.hardware`)."""
+
     unsupported: Mapping[str, str] = field(default_factory=dict)
     """Check-id patterns (fnmatch) the backend declares absent -> reason, e.g. {"push.*": "no Hub"}."""
 
@@ -59,6 +64,10 @@ class BackendSpec:
             module, _, attr = target.partition(":")
             return getattr(importlib.import_module(module), attr)
         return target
+
+    def precision_kwargs(self, precision: str) -> dict[str, Any]:
+        """The `from_pretrained` kwargs of a precision tier ("fp32": `load_kwargs` as they are)."""
+        return {**self.load_kwargs, **(self.precisions[precision] if precision != "fp32" else {})}
 
     def version(self) -> str | None:
         return _distribution_version(self.distribution) if self.distribution else None

@@ -15,6 +15,8 @@ class Tolerance:
     atol: float
     rtol: float
     reason: str
+    min_cosine: float = 1 - 1e-6
+    """Least cosine between a trained model's token embeddings and PyTorch fp32's (precision.*)."""
 
 
 DEFAULT = Tolerance(1e-4, 1e-4, "default for fp32")
@@ -23,7 +25,15 @@ DEFAULT = Tolerance(1e-4, 1e-4, "default for fp32")
 REGISTRY: list[tuple[tuple[str, str, str, str], Tolerance]] = [
     (
         ("*", "*", "*", "bf16"),
-        Tolerance(5e-2, 5e-2, "bf16 has an 8-bit mantissa: ~3 significant digits on random tiny models"),
+        Tolerance(
+            5e-2,
+            5e-2,
+            "bf16 keeps 8 mantissa bits (a relative step of 3.9e-3 per rounding); on the random zoo "
+            "models the worst measured error is 1.1e-2 (OpenVINO, ConvNeXt, AMD Zen 4 with avx512_bf16) "
+            "and 2.3e-2 (an Intel Xeon with AMX). On trained all-MiniLM-L6-v2 the least token-embedding "
+            "cosine measured is 0.99997 with OpenVINO and 0.99993 with IPEX (bf16 weights; Zen 4); 0.9995 leaves 7x that deviation",
+            min_cosine=0.9995,
+        ),
     ),
 ]
 

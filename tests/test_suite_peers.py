@@ -20,7 +20,7 @@ from conformance.backends import builtin
 
 ROOT = Path(__file__).resolve().parent.parent
 SLICE = ("--arch", "bert", "--task", "text-classification")
-# input.hub_faults waits out huggingface_hub's retries (a minute per backend): the full runs and
+# input.hub_faults waits out huggingface_hub's retry back-off (~25 s per backend): the full runs and
 # the meta-tests cover it.
 NEW_CLAUSES = "not hub_faults"
 

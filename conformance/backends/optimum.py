@@ -43,6 +43,7 @@ OPTIMUM_OV = BackendSpec(
     artifacts=("openvino_model.xml", "openvino_model.bin"),
     # As upstream's own parity tests (tests/openvino/utils_tests.py F32_CONFIG): no bf16 on AMX CPUs.
     load_kwargs={"ov_config": {"INFERENCE_PRECISION_HINT": "f32"}},
+    precisions={"bf16": {"ov_config": {"INFERENCE_PRECISION_HINT": "bf16"}}},
     runtime_probe=_ov_probe,
     invalid_runtime_kwargs={"device": "NOSUCH"},
     expectations=EXPECTATIONS / "optimum-ov.toml",
@@ -57,6 +58,7 @@ OPTIMUM_IPEX = BackendSpec(
     distribution="optimum-intel",
     runtime_packages=("optimum", "intel-extension-for-pytorch", "torch"),
     artifacts=("pytorch_model.bin",),
+    precisions={"bf16": {"torch_dtype": "bfloat16"}},  # transformers' dtype option, as a string
     unsupported={
         f"load.{name}": "IPEXModel.from_pretrained (optimum-intel >= 1.23) has no export step: it loads the "
         "PyTorch checkpoint with transformers"

@@ -33,6 +33,7 @@ REFERENCE_OV = BackendSpec(
     runtime_packages=("openvino",),
     artifacts=("openvino_model.xml", "openvino_model.bin"),
     load_kwargs={"ov_config": {"INFERENCE_PRECISION_HINT": "f32"}},
+    precisions={"bf16": {"ov_config": {"INFERENCE_PRECISION_HINT": "bf16"}}},
     runtime_probe=_ov_probe,
     invalid_runtime_kwargs={"device": "NOSUCHDEVICE"},
 )
@@ -44,6 +45,7 @@ REFERENCE_IPEX = BackendSpec(
     distribution="optimum-conformance",
     runtime_packages=("intel-extension-for-pytorch", "torch"),
     artifacts=("model.pt",),
+    precisions={"bf16": {"dtype": "bf16"}},
     invalid_runtime_kwargs={"dtype": "fp16"},
 )
 REFERENCE_SPECS = (REFERENCE_ORT, REFERENCE_OV, REFERENCE_IPEX)

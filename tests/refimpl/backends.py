@@ -23,7 +23,7 @@ BACKENDS = {
 # Options every backend needs for exact fp32 parity (OpenVINO computes in bf16 on AMX CPUs).
 PARITY_KWARGS: dict[str, dict[str, Any]] = {"ov": {"ov_config": {"INFERENCE_PRECISION_HINT": "f32"}}}
 ZOO = list(zoo.models())
-# Text and image models on which a bf16 backend option is checked against its declared tolerance.
+# Text and image models on which IPEX bf16 (bf16 weights) is checked against its declared tolerance.
 BF16_CASES = [
     ("bert", "text-classification"),
     ("roberta", "feature-extraction"),

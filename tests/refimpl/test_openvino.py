@@ -14,13 +14,9 @@ pytest.importorskip("openvino")
 from conformance import zoo
 from reference.modeling_base import CorruptArtifactError
 from reference.openvino import OVModelForSequenceClassification as OVModel
-from tests.refimpl.backends import BF16_CASES, backend_module, load, model_class, zoo_folder
+from tests.refimpl.backends import backend_module, load, model_class, zoo_folder
 
 TASK = "text-classification"
-# bf16 keeps 8 mantissa bits (relative step 2**-8 ~ 4e-3). Measured with bf16 on an AMX Xeon
-# (notes/environment.md §3): BERT 1.2e-4, ViT 5.3e-4, GPT2 3e-3 max abs error vs PyTorch fp32.
-# CPUs without bf16 (the AMD EPYC these tests were written on) ignore the hint and run f32: <= 1.2e-6.
-BF16_ATOL = 1e-2
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +35,20 @@ def logits(model: OVModel, folder: Path, **shape: int) -> np.ndarray:
     return model(**zoo.sample_inputs(folder, TASK, **shape)).logits
 
 
-@pytest.mark.parametrize(
-    ("arch", "task"),
-    BF16_CASES,
-)
-def test_bf16_precision_within_declared_tolerance(exported_copy, arch: str, task: str) -> None:
-    folder = exported_copy(arch, task)
-    model = model_class("ov", task).from_pretrained(folder, ov_config={"INFERENCE_PRECISION_HINT": "bf16"})
-    assert model.ov_config["INFERENCE_PRECISION_HINT"] == "bf16"  # the caller's precision wins over f32
-    oracle = zoo.load_pytorch(zoo_folder(zoo.ZooModel(arch, task)), task)
-    for shape in ({}, {"batch_size": 3, "sequence_length": 13}):
-        inputs = zoo.sample_inputs(folder, task, **shape)
-        ours = model(**inputs)
-        for name, expected in zoo.pytorch_outputs(oracle, inputs).items():
-            np.testing.assert_allclose(ours[name], expected, atol=BF16_ATOL, rtol=0, err_msg=name)
+def test_bf16_hint_reaches_the_compiled_model_or_is_ignored(folder: Path) -> None:
+    """Where OpenVINO computes bf16 on this CPU the hint reaches the compiled model and visibly
+    rounds; elsewhere OpenVINO ignores it and the outputs stay fp32's (test_precision.py judges
+    bf16 accuracy, on trained weights)."""
+    import openvino as ov
+
+    bf16 = OVModel.from_pretrained(folder, ov_config={"INFERENCE_PRECISION_HINT": "bf16"})
+    assert bf16.ov_config["INFERENCE_PRECISION_HINT"] == "bf16"  # the caller's precision wins over f32
+    moved = float(np.abs(logits(bf16, folder) - logits(OVModel.from_pretrained(folder), folder)).max())
+    if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        assert bf16.compile().compiled_model.get_property("INFERENCE_PRECISION_HINT") == ov.Type.bf16
+        assert moved > 1e-5, "OpenVINO reports bf16 here, yet the outputs equal fp32's"
+    else:
+        assert moved < 1e-5, f"no bf16 on this CPU, yet the outputs moved by {moved:.2g}"
 
 
 def test_default_config_is_f32_latency_and_reaches_the_compiled_model(folder: Path) -> None:

@@ -52,6 +52,7 @@ class RunBuilder:
         metrics: dict[str, Any] | None = None,
         duration_s: float = 0.25,
         expectation: dict[str, Any] | None = None,
+        precision: str | None = None,
     ) -> RunBuilder:
         backend = backend or self.default_backend
         family, name = check.split(".", 1)
@@ -78,6 +79,8 @@ class RunBuilder:
         }
         if expectation is not None:
             line["expectation"] = expectation
+        if precision is not None:
+            line["precision"] = precision
         self.results.append(line)
         return self
 

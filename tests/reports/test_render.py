@@ -294,6 +294,34 @@ def test_markdown_tables_and_badges(tmp_path: Path, cli) -> None:
     assert "core 100 % · strict 87.5 %" in ET.tostring(badge, encoding="unicode")
 
 
+def test_precision_tiers_get_their_own_columns(tmp_path: Path, cli) -> None:
+    run = f.run(backends=(("reference-ov", "0.1.0"), ("reference-ort", "0.1.0")))
+    run.result("parity.pytorch", backend="reference-ov").result("parity.pytorch", backend="reference-ort")
+    for check in ("precision.applied", "precision.trained_embeddings"):
+        run.result(check, backend="reference-ov", precision="bf16", task="feature-extraction")
+    run.result("precision.applied", "failed", backend="reference-ov", precision="bf16", arch="vit")
+    run.result("precision.applied", "unsupported", backend="reference-ort", precision="bf16")
+    site = tmp_path / "site"
+    report(cli, site, f.write(tmp_path / "a.jsonl", run), "--markdown")
+    index = (site / "index.html").read_text()
+    assert index.count('class="tier"') == 1 and ">bf16 tier</th>" in index
+    header = (site / "markdown" / "index.md").read_text().splitlines()
+    assert "| Core | Strict | bf16 tier | feature-extraction |" in next(
+        line for line in header if "Backend" in line
+    )
+    rows = {line.split("]")[0]: line for line in header if line.startswith("| [")}
+    assert "| ⚠️ 66.6 % |" in rows["| [reference-ov 0.1.0"]  # 2 of 3 bf16 results passed
+    assert "| unsupported |" in rows["| [reference-ort 0.1.0"]
+    page = next(p for p in (site / "t").glob("*.html") if "precision.trained_embeddings" in p.read_text())
+    assert "<dt>Precision tier</dt><dd>bf16</dd>" in page.read_text()
+
+
+def test_record_without_tiers_has_no_tier_column(tmp_path: Path, cli) -> None:
+    site = tmp_path / "site"
+    report(cli, site, f.standard(tmp_path / "a.jsonl"))
+    assert 'class="tier"' not in (site / "index.html").read_text()
+
+
 def test_rerender_replaces_old_pages_and_refuses_foreign_folders(tmp_path: Path, cli) -> None:
     site = tmp_path / "site"
     record = f.standard(tmp_path / "a.jsonl")
