@@ -104,6 +104,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from conformance.cases import SessionCache
     from conformance.hubaccess import HubAccess
 
+    config.pluginmanager.import_plugin("conformance.integrity")
     endpoint = config.getoption("hub_endpoint")
     if endpoint:  # before anything imports huggingface_hub, which reads these once
         os.environ["HF_ENDPOINT"] = endpoint.rstrip("/")
@@ -111,8 +112,8 @@ def pytest_configure(config: pytest.Config) -> None:
             os.environ["HF_TOKEN"] = config.getoption("hub_token")
     else:
         config.pluginmanager.import_plugin("conformance.hub.pytest_plugin")
-        # The embedded Hub answers on loopback: short client timeouts (huggingface_hub's default is
-        # 10 s) bound input.hub_faults' stalled answers. Read once, when huggingface_hub is imported.
+        # The embedded Hub answers on loopback: a silent answer is a fault, so give up on it sooner
+        # than huggingface_hub's default of 10 s (input.hub_faults goes shorter still).
         for name in ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"):
             os.environ.setdefault(name, str(EMBEDDED_HUB_TIMEOUT_S))
 

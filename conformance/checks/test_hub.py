@@ -55,6 +55,7 @@ def background_work_awaited(timeout: float = 30.0) -> Iterator[None]:
 
     transformers, for one, starts a safetensors auto-conversion thread on an online load of a
     pytorch_model.bin repo; its Hub request would otherwise be charged to an offline load that follows.
+    (With the embedded Hub it is switched off, or its outside call refused: `conformance.hub.loopback`.)
     Daemon threads are fire-and-forget by contract and are not waited for.
     """
     before = set(threading.enumerate())

@@ -14,8 +14,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,18 +28,43 @@ from conformance.checks.helpers import parity_of, snapshot
 
 pytestmark = [pytest.mark.hub, pytest.mark.models("one")]
 
-# huggingface_hub retries 5xx answers and cut connections with a fixed back-off (1+2+4+8+8 s) and
-# times a request out after HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT (the plugin sets both to
-# EMBEDDED_HUB_TIMEOUT_S for the embedded Hub): a call still running after this bound hangs.
+# While faults are injected the client gives up on a silent answer after CLIENT_TIMEOUT_S and
+# retries a 5xx answer or a cut connection five times, RETRY_WAITS_S apart (huggingface_hub's own
+# defaults: 10 s, and waits of 1+2+4+8+8 s). A call still running after BOUND_SECONDS hangs.
 BOUND_SECONDS = 60.0
+CLIENT_TIMEOUT_S = 2
+RETRY_WAITS_S = (0.05, 0.2)  # first wait, longest wait
+# A stalled answer outlasts the client's timeout: it must be given up on and retried.
+STALL_SECONDS = CLIENT_TIMEOUT_S + 2.0
 
 
-def stall_seconds() -> float:
-    """Longer than the client's timeouts: a stalled answer must be given up on and retried."""
+@contextmanager
+def fast_failing_client() -> Iterator[None]:
+    """Short timeouts and retry waits for huggingface_hub while faults are injected, so the check
+    waits on no default. Every retry still reaches the server and the backend still sees the client
+    give up; only the idle time shrinks. The timeouts are module constants read at each call; the
+    back-off waits are keyword defaults of http_backoff, which no caller passes."""
     from huggingface_hub import constants
+    from huggingface_hub.utils import _http
 
-    timeouts = [getattr(constants, n, 10) for n in ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")]
-    return float(max(timeouts)) + 2.0
+    functions = [_http.http_backoff]
+    streaming = getattr(_http, "http_stream_backoff", None)  # huggingface_hub >= 1.0 downloads
+    if streaming is not None:
+        functions.append(getattr(streaming, "__wrapped__", streaming))  # under @contextmanager
+    saved = [(f, f.__kwdefaults__) for f in functions if "base_wait_time" in (f.__kwdefaults__ or {})]
+    timeouts = {n: getattr(constants, n) for n in ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")}
+    waits = {"base_wait_time": RETRY_WAITS_S[0], "max_wait_time": RETRY_WAITS_S[1]}
+    for function, defaults in saved:
+        function.__kwdefaults__ = {**defaults, **waits}
+    for name in timeouts:
+        setattr(constants, name, CLIENT_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        for function, defaults in saved:
+            function.__kwdefaults__ = defaults
+        for name, value in timeouts.items():
+            setattr(constants, name, value)
 
 
 # Errors that say the backend broke on the fault instead of reporting it.
@@ -103,10 +129,16 @@ def _repo_state(check: CheckContext, repo_id: str) -> tuple[list[str], set[str],
     return [c.commit_id for c in check.hub.commits(repo_id)], check.hub.files(repo_id), names
 
 
-def _push_scenario(check: CheckContext, label: str, action: str, method: str, path: str, extra: dict) -> str:
-    folder = check.saved_copy()
-    _new_content(folder)
-    model = check.load(folder)
+def _push_scenario(
+    check: CheckContext,
+    label: str,
+    model: Any,
+    folder: Path,
+    action: str,
+    method: str,
+    path: str,
+    extra: dict,
+) -> str:
     repo_id = check.hub.new_repo_id(f"{check.case.id}-fault")
     previous = check.tmp_path / f"previous-{len(label)}-{repo_id[-8:]}"
     previous.mkdir()
@@ -128,12 +160,10 @@ def _push_scenario(check: CheckContext, label: str, action: str, method: str, pa
     return ""
 
 
-def _slow_push(check: CheckContext) -> str:
+def _slow_push(check: CheckContext, model: Any, folder: Path) -> str:
     """A slow (not failing) server: the push still completes, as one commit."""
-    folder = check.saved_copy()
-    model = check.load(folder)
     repo_id = check.hub.new_repo_id(f"{check.case.id}-slow")
-    fault = _faults(check).fault("delay", "POST", r"/commit/", delay=3.0, times=None, repo_id=repo_id)
+    fault = _faults(check).fault("delay", "POST", r"/commit/", delay=2.0, times=None, repo_id=repo_id)
     with fault, check.at("push"):
         error, elapsed = bounded(lambda: model.push_to_hub(folder, repo_id))
     check.metrics["slow push seconds"] = round(elapsed, 2)
@@ -156,8 +186,8 @@ def _pull_faults(check: CheckContext) -> dict[str, tuple]:
     return {
         "5xx on resolve": ("status", "GET|HEAD", r"/resolve/", {"status": 502}, True),
         "cut mid-download": ("cut", "GET", artifact, {"cut_after": 64}, True),
-        "slow server": ("delay", "GET|HEAD", artifact, {"delay": 1.0}, False),
-        "stalled answer": ("delay", "GET|HEAD", r"/resolve/", {"delay": stall_seconds(), "times": 1}, False),
+        "slow server": ("delay", "GET|HEAD", artifact, {"delay": 0.5}, False),
+        "stalled answer": ("delay", "GET|HEAD", r"/resolve/", {"delay": STALL_SECONDS, "times": 1}, False),
     }
 
 
@@ -184,49 +214,65 @@ def _partial_files(cache: Path, published: dict[str, bytes]) -> list[str]:
 
 
 def _pull_scenario(
-    check: CheckContext, label: str, repo_id: str, published: dict[str, bytes], fault: tuple
+    check: CheckContext,
+    label: str,
+    folder: Path,
+    published: dict[str, bytes],
+    fault: tuple,
+    loading: threading.Lock,
 ) -> str:
     action, methods, path, extra, must_fail = fault
-    extra = {"times": None, **extra}
+    repo_id = check.published(f"pull-{label.replace(' ', '-')}", folder)  # a fault is scoped to its repo
     cache = check.tmp_path / f"cache-{label.replace(' ', '-')}"
     faults = _faults(check)
-    injected = [faults.inject_fault(action, m, path, repo_id=repo_id, **extra) for m in methods.split("|")]
-    try:
-        with check.at("load"):
-            error, elapsed = bounded(lambda: check.load(repo_id, cache_dir=cache))
-    finally:
-        for fault in injected:
-            faults.remove_fault(fault["id"])
-    check.metrics.update({f"{label} seconds": round(elapsed, 2), f"{label} error": type(error).__name__})
-    if must_fail and (problem := clean_failure(error)):
-        return problem
-    if not must_fail and error is not None:
-        return f"failed on a slow but working server: {type(error).__name__}: {str(error)[:200]}"
-    leftovers = _partial_files(cache, published) if cache.exists() else []
-    if leftovers:
-        return f"partial files left in the cache: {leftovers[:3]}"
-    try:
-        parity_of(check, check.load(repo_id, cache_dir=cache))
-    except Exception as again:  # reported as this scenario's failure
-        return f"with the fault gone, loading from the same cache fails: {type(again).__name__}: {str(again)[:200]}"
+    with loading:  # the load builds a model: in turn (see test_input_hub_faults)
+        injected = [
+            faults.inject_fault(action, m, path, repo_id=repo_id, **{"times": None, **extra})
+            for m in methods.split("|")
+        ]
+        try:
+            with check.at("load"):
+                error, elapsed = bounded(lambda: check.load(repo_id, cache_dir=cache))
+        finally:
+            for fault_id in (f["id"] for f in injected):
+                faults.remove_fault(fault_id)
+        check.metrics.update({f"{label} seconds": round(elapsed, 2), f"{label} error": type(error).__name__})
+        if must_fail and (problem := clean_failure(error)):
+            return problem
+        if not must_fail and error is not None:
+            return f"failed on a slow but working server: {type(error).__name__}: {str(error)[:200]}"
+        leftovers = _partial_files(cache, published) if cache.exists() else []
+        if leftovers:
+            return f"partial files left in the cache: {leftovers[:3]}"
+        try:
+            parity_of(check, check.load(repo_id, cache_dir=cache))
+        except Exception as again:  # reported as this scenario's failure
+            return f"with the fault gone, loading from the same cache fails: {type(again).__name__}: {str(again)[:200]}"
     return ""
 
 
 def test_input_hub_faults(check: CheckContext) -> None:
     _faults(check)
-    scenarios: dict[str, Callable[[], str]] = {
-        f"push, {label}": partial(_push_scenario, check, label, *fault)
-        for label, fault in PUSH_FAULTS.items()
-    }
-    scenarios["push, slow server"] = partial(_slow_push, check)
+    # Each scenario has its own repo, fault and cache, and spends most of its time waiting on the
+    # client's timeouts and retries, so they run side by side. Building a model must not overlap
+    # another one, though: transformers' from_pretrained swaps nn.Module.register_parameter for a
+    # meta-device version while it builds, process-wide, and two overlapping loads can leave it
+    # swapped for good (every later model of the worker on `meta`). So the push scenarios load their
+    # models here, one after another, and the pull scenarios (whose load builds one) take turns.
+    scenarios: dict[str, Callable[[], str]] = {}
+    for label, fault in PUSH_FAULTS.items():
+        folder = check.saved_copy()
+        _new_content(folder)
+        scenarios[f"push, {label}"] = partial(
+            _push_scenario, check, label, check.load(folder), folder, *fault
+        )
     folder = check.saved_copy()
+    scenarios["push, slow server"] = partial(_slow_push, check, check.load(folder), folder)
     published = snapshot(folder)
+    loading = threading.Lock()
     for label, fault in _pull_faults(check).items():
-        repo_id = check.published(f"pull-{label.replace(' ', '-')}", folder)  # a fault is scoped to its repo
-        scenarios[f"pull, {label}"] = partial(_pull_scenario, check, label, repo_id, published, fault)
-    # Each scenario has its own repo, fault and cache, and spends its time waiting on the client's
-    # timeouts and retry back-off: run side by side, the check takes as long as the slowest one.
-    with ThreadPoolExecutor(len(scenarios), thread_name_prefix="hub-fault") as pool:
+        scenarios[f"pull, {label}"] = partial(_pull_scenario, check, label, folder, published, fault, loading)
+    with fast_failing_client(), ThreadPoolExecutor(len(scenarios), thread_name_prefix="hub-fault") as pool:
         running = {name: pool.submit(_run, scenario) for name, scenario in scenarios.items()}
         failures = {name: future.result() for name, future in running.items()}
     failures = {k: v for k, v in failures.items() if v}

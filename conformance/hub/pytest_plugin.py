@@ -22,6 +22,7 @@ import pytest
 
 from .auth import new_token
 from .handle import ENV_URL, EmbeddedHub
+from .loopback import LoopbackGuard
 from .server import HubServer
 
 USERS = ("alice", "bob")  # the first one is the default user (HF_TOKEN)
@@ -34,6 +35,7 @@ class _Session:
     saved_env: dict[str, str | None] = field(default_factory=dict)
     temp_dirs: list[str] = field(default_factory=list)
     patched: list[tuple[object, str, object]] = field(default_factory=list)
+    guard: LoopbackGuard = field(default_factory=LoopbackGuard)
 
 
 _SESSION_KEY = pytest.StashKey[_Session]()
@@ -55,6 +57,8 @@ def _client_env(hub: EmbeddedHub, hf_home: str) -> dict[str, str | None]:
         "HF_HOME": hf_home,
         "HF_HUB_DISABLE_XET": "1",
         "HF_HUB_DISABLE_TELEMETRY": "1",
+        # transformers >= 4.56: no safetensors auto-conversion thread (it calls an outside service)
+        "DISABLE_SAFETENSORS_CONVERSION": "true",
     }
     env.update(dict.fromkeys(_UNSET_VARS))
     return env
@@ -90,6 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # registered twice (plugin + a conftest importing the hooks): configure once
     session = _Session()
     config.stash[_SESSION_KEY] = session
+    session.guard.install()
     if os.environ.get(ENV_URL):
         # An xdist worker (or a nested run): reuse the server the environment points at.
         hub = EmbeddedHub.from_env()
@@ -119,6 +124,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if session is None:
         return
     del config.stash[_SESSION_KEY]
+    session.guard.uninstall()
     if session.server is not None:
         session.server.stop()
     for module, name, value in reversed(session.patched):
@@ -135,6 +141,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str | None:
     url = os.environ.get(ENV_URL)
     return f"embedded Hub: {url}" if url else None
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION_KEY, None)
+    if session is not None and session.guard.refused:
+        refused = session.guard.refused
+        terminalreporter.write_sep(
+            "-", f"{len(refused)} outside connection(s) refused (embedded Hub session)"
+        )
+        for where in refused[:10]:
+            terminalreporter.write_line(f"  {where}")
 
 
 @pytest.fixture(scope="session")
