@@ -22,6 +22,30 @@ def test_readme_has_two_commands_and_ci_runs_the_test_one() -> None:
     assert commands[1] in (ROOT / ".ci" / "run").read_text()
 
 
+def test_the_main_job_runs_all_six_backends() -> None:
+    """The first command is `tox -m matrix`: its label's envs run every built-in backend."""
+    import configparser
+
+    assert "tox -m matrix" in readme_commands()[0]
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    labels = {
+        name.strip(): [env.strip() for env in envs.split(",")]
+        for name, envs in (line.split("=", 1) for line in tox["tox"]["labels"].splitlines() if "=" in line)
+    }
+    envs = labels["matrix"]
+    ran = " ".join(tox[f"testenv:{env}"]["commands"] for env in envs)
+    for name in (
+        "reference-ort",
+        "reference-ov",
+        "reference-ipex",
+        "optimum-ort",
+        "optimum-ov",
+        "optimum-ipex",
+    ):
+        assert f" {name}" in ran, f"{name} is not in the main job"
+
+
 def test_plugin_and_packages_import_no_runtime() -> None:
     code = (
         "import sys, conformance.plugin, conformance, reference, reports, conformance.zoo, conformance.cli;"
@@ -33,5 +57,7 @@ def test_plugin_and_packages_import_no_runtime() -> None:
 
 
 def test_ruff_is_clean() -> None:
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout[-3000:]
