@@ -71,8 +71,11 @@ def test_an_online_bin_load_starts_no_outside_work(embedded_hub, tmp_path, pytes
         vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=20
     )
     torch.manual_seed(0)
-    transformers.BertModel(config).save_pretrained(tmp_path / "bin", safe_serialization=False)
-    assert (tmp_path / "bin" / "pytorch_model.bin").is_file()
+    model = transformers.BertModel(config)
+    model.save_pretrained(tmp_path / "bin")
+    # A repo of the older kind, weights in pytorch_model.bin only (transformers 5 saves no .bin)
+    (tmp_path / "bin" / "model.safetensors").unlink()
+    torch.save(model.state_dict(), tmp_path / "bin" / "pytorch_model.bin")
     repo_id = embedded_hub.new_repo_id("bin-only")
     from huggingface_hub import HfApi
 
