@@ -20,14 +20,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from conformance import hardware, tolerances, zoo
+from conformance.engine.outcomes import not_run, unsupported
 from conformance.spec import BackendSpec
-
-UNSUPPORTED = "unsupported: "
-NOT_RUN = "not_run: "
-STAGES = ("import", "load", "export", "infer", "parity", "save", "reload", "push")
 
 
 @dataclass(frozen=True)
@@ -36,6 +31,9 @@ class Case:
     model: zoo.ZooModel
     precision: str = "fp32"
     """The precision tier the model is loaded in (`BackendSpec.precisions`); fp32 for most checks."""
+    not_applicable: str | None = None
+    """Why the clause cannot run on this backend at all (no declared task offers what it needs):
+    the case is a stand-in that records one not_run."""
 
     @property
     def id(self) -> str:
@@ -81,15 +79,17 @@ class CheckContext:
         self.metrics: dict[str, Any] = {}
         for pattern, reason in case.spec.unsupported.items():
             if fnmatchcase(check, pattern):
-                pytest.skip(UNSUPPORTED + reason)
+                unsupported(reason)
+        if case.not_applicable:
+            not_run(case.not_applicable)
         if case.task not in case.spec.classes:
-            pytest.skip(UNSUPPORTED + f"{case.spec.name} declares no class for {case.task}")
+            unsupported(f"{case.spec.name} declares no class for {case.task}")
         if case.precision != "fp32":
             if case.precision not in case.spec.precisions:
-                pytest.skip(UNSUPPORTED + f"{case.spec.name} declares no {case.precision} precision tier")
+                unsupported(f"{case.spec.name} declares no {case.precision} precision tier")
             missing = hardware.missing_native_support(case.precision)
             if missing:
-                pytest.skip(NOT_RUN + missing)
+                not_run(missing)
 
     # ------------------------------------------------------------------ stages
     @contextmanager
@@ -109,18 +109,18 @@ class CheckContext:
         with self.at("import"):
             missing = [name for name, version in self.spec.runtime_versions().items() if version is None]
             if missing:  # e.g. optimum-intel's placeholder IPEX classes, which fail only when called
-                pytest.skip(NOT_RUN + f"{self.spec.name} needs {', '.join(missing)}, not installed here")
+                not_run(f"{self.spec.name} needs {', '.join(missing)}, not installed here")
             try:
                 return self.spec.model_class(task or self.case.task)
             except ImportError as error:
-                pytest.skip(NOT_RUN + f"{self.spec.name} cannot be imported here: {error}")
+                not_run(f"{self.spec.name} cannot be imported here: {error}")
 
     def source_dir(self, arch: str | None = None, task: str | None = None) -> Path:
         """The zoo folder (PyTorch checkpoint + preprocessor) of this case, or of another model."""
         model = zoo.ZooModel(arch or self.case.arch, task or self.case.task)
         reason = model.missing_requirement()
         if reason:
-            pytest.skip(NOT_RUN + reason)
+            not_run(reason)
         return zoo.build(model.arch, model.task)
 
     def load(
@@ -225,7 +225,7 @@ class CheckContext:
 
     # ------------------------------------------------------------------ inputs and oracle
     def inputs(self, arch: str | None = None, **shape: Any) -> dict[str, Any]:
-        """Fresh copies of cached sample inputs (tokenizing is slower than most checks)."""
+        """Fresh copies of cached sample inputs of the task family (tokenizing is slower than most checks)."""
         key = (arch or self.case.arch, self.case.task, tuple(sorted(shape.items())))
         if key not in self.cache.inputs:
             self.cache.inputs[key] = zoo.sample_inputs(self.source_dir(arch), self.case.task, **shape)

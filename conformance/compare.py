@@ -1,4 +1,8 @@
-"""Output comparison shared by the parity and round-trip checks."""
+"""Output comparison shared by the parity and round-trip checks.
+
+Outputs may be nested (a KV cache is a tuple of per-layer (key, value) pairs): nested outputs are
+compared leaf by leaf, named by their path (`past_key_values.0.1`).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,19 @@ def output(result: Any, name: str) -> Any:
     return getattr(result, name, None)
 
 
+def leaves(name: str, expected: Any, actual: Any) -> list[tuple[str, np.ndarray, Any]]:
+    """(path, expected array, actual value) of every array in a possibly nested expected output; an
+    actual value whose nesting does not match raises AssertionError naming the path."""
+    if not isinstance(expected, tuple):
+        return [(name, np.asarray(expected), actual)]
+    if hasattr(actual, "to_legacy_cache"):  # a transformers Cache object
+        actual = actual.to_legacy_cache()
+    if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+        got = f"{len(actual)} items" if isinstance(actual, (tuple, list)) else type(actual).__name__
+        raise AssertionError(f"output {name!r} should hold {len(expected)} items like PyTorch's; got {got}")
+    return [leaf for i, (e, a) in enumerate(zip(expected, actual)) for leaf in leaves(f"{name}.{i}", e, a)]
+
+
 def differences(
     result: Any, expected: dict[str, np.ndarray], mask: np.ndarray | None = None
 ) -> dict[str, Any]:
@@ -34,10 +51,7 @@ def differences(
     missing = [name for name in expected if output(result, name) is None]
     if missing and missing[0] == next(iter(expected)):
         raise AssertionError(f"output {missing[0]!r} missing; got {list(getattr(result, 'keys', list)())}")
-    for name, reference in expected.items():
-        value = output(result, name)
-        if value is None:
-            continue
+    for name, reference, value in _pairs(result, expected):
         actual = as_numpy(value).astype(np.float64)
         reference = reference.astype(np.float64)
         if actual.shape != reference.shape:
@@ -63,13 +77,21 @@ def within(
     """Names of outputs outside atol + rtol * |expected| (masked like `differences`; outputs the
     result leaves out are `differences`' business)."""
     bad = []
-    for name, reference in expected.items():
-        if output(result, name) is None:
-            continue
-        actual = as_numpy(output(result, name)).astype(np.float64)
+    for name, reference, value in _pairs(result, expected):
+        actual = as_numpy(value).astype(np.float64)
         ok = np.abs(actual - reference) <= atol + rtol * np.abs(reference)
         if mask is not None and ok.shape[: mask.ndim] == mask.shape:
             ok = ok[mask.astype(bool)]
         if not ok.all():
             bad.append(name)
     return bad
+
+
+def _pairs(result: Any, expected: dict[str, Any]) -> list[tuple[str, np.ndarray, Any]]:
+    """(path, expected leaf, actual leaf) over the expected outputs the result has."""
+    pairs = []
+    for name, reference in expected.items():
+        value = output(result, name)
+        if value is not None:
+            pairs += leaves(name, reference, value)
+    return pairs

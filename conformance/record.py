@@ -1,7 +1,8 @@
-"""The run record: JSON Lines, flushed after every line (schema: reports/schema.json).
+"""The run record: JSON Lines, flushed after every line (the shape: reports/schema.py).
 
 A `run` line with provenance, one `result` line per test as soon as it is known, an `end` line.
 A run killed with SIGKILL keeps every line written before: each is flushed to the OS at once.
+Lines are built by reports.schema (`run_line`, `result_line`, `end_line`), which checks them.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import conformance
+from reports import schema
 
-SCHEMA_VERSION = 1
 PACKAGES = ("torch", "transformers", "huggingface_hub", "tokenizers", "numpy", "optimum", "pytest")
 _SECRET_KEYS = ("token", "password", "secret", "authorization")
 
@@ -40,38 +41,45 @@ class RecordWriter:
         self._file.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
         self._file.flush()
 
-    def run(self, backends: list[dict[str, Any]], shard: tuple[int, int], argv: list[str]) -> None:
+    def run(
+        self,
+        backends: list[dict[str, Any]],
+        shard: tuple[int, int],
+        argv: list[str],
+        tasks: list[str] | tuple[str, ...] | None = None,
+    ) -> None:
+        """The run line; `tasks`: the suite's tasks in display order (the report's column order)."""
         self._write(
-            {
-                "type": "run",
-                "schema_version": SCHEMA_VERSION,
-                "run_id": self.run_id,
-                "suite": {
+            schema.run_line(
+                run_id=self.run_id,
+                suite={
                     "name": "optimum-conformance",
                     "version": conformance.__version__,
                     "git_sha": git_sha(),
                 },
-                "backends": backends,
-                "environment": environment(),
-                "shard": {"id": shard[0], "count": shard[1]},
-                "started_at": now(),
-                "argv": scrub_argv(argv),
-            }
+                backends=backends,
+                environment=environment(),
+                shard={"id": shard[0], "count": shard[1]},
+                started_at=now(),
+                argv=scrub_argv(argv),
+                tasks=None if tasks is None else list(tasks),
+            )
         )
 
-    def result(self, result: dict[str, Any]) -> None:
-        self.counts[result["outcome"]] += 1
-        self._write({"type": "result", "run_id": self.run_id, **result})
+    def result(self, line: dict[str, Any]) -> None:
+        """Write a result line made by `reports.schema.result_line` (the writer adds type and run_id)."""
+        if "type" in line or "run_id" in line:
+            raise ValueError(
+                "pass the dict reports.schema.result_line returns: the writer adds type and run_id"
+            )
+        self.counts[line["outcome"]] += 1
+        self._write({"type": "result", "run_id": self.run_id, **line})
 
     def end(self, exit_status: int | None) -> None:
         self._write(
-            {
-                "type": "end",
-                "run_id": self.run_id,
-                "ended_at": now(),
-                "counts": dict(self.counts),
-                "exit_status": exit_status,
-            }
+            schema.end_line(
+                run_id=self.run_id, ended_at=now(), counts=dict(self.counts), exit_status=exit_status
+            )
         )
         self._file.close()
 

@@ -1,22 +1,25 @@
 """The reference `OptimizedModel`: the loading, IO and save contract done once for every backend.
 
 `from_pretrained` is a template method: it lists files, resolves the config and the library,
-decides between loading artifacts and exporting, then calls a hook. The base owns all of that.
-A backend class sets four class attributes and implements six hooks:
+decides between loading artifacts and exporting, then calls a hook. The base owns all of that,
+and feeding inputs, wrapping outputs and saving. A model holds named components,
+`self.components: dict[str, Runtime]` (`"model"` for every class today; `"encoder"` and
+`"decoder"` later), each a `reference.runtime.Runtime`: the only runtime-specific objects.
+A backend class sets six class attributes and needs no method (it may add its runtime's own API,
+as OVModel adds compile, reshape, half and to):
 
+    runtime_class        its Runtime (companions, load, io, run, save; see reference/runtime.py)
+    exporter             exporter(plan, path, **export_kwargs): an `ExportPlan` -> artifact file
     artifact_pattern     regex of its artifact file names (e.g. r".*\\.onnx$")
-    default_file_name    the standard artifact name (e.g. "model.onnx")
-    runtime_kwargs       names `_load_runtime` accepts (e.g. provider, session_options)
-    export_kwargs        names `_export_artifacts` accepts (e.g. opset)
+    default_file_name    the standard artifact name of the "model" component (e.g. "model.onnx")
+    runtime_kwargs       names `runtime_class.load` accepts (e.g. provider, session_options)
+    export_kwargs        names `exporter` accepts (e.g. opset)
 
-    _export_artifacts(model, spec, config, library, out_dir, **kw) -> file name  (PyTorch -> files)
-    _artifact_companions(path) -> [relative names]   (files an artifact needs beside it)
-    _load_runtime(path, **runtime_kwargs) -> runtime object
-    _runtime_io() -> ({input name: numpy dtype}, [output names])
-    _run({name: ndarray}) -> {name: ndarray}
-    _save_pretrained(directory)                       (write the artifacts under standard names)
-
-A task class sets `export_feature` (the task name); `auto_model_class` follows from it.
+The hooks of the single-runtime design stay model methods, delegating to the "model" component,
+so that a subclass can still override them: `_export_artifacts`, `_artifact_companions(path)`,
+`_load_runtime(path, **kw)`, `_run(feed)`, `_save_pretrained(directory)`; `model.model` is that
+component's runtime object and `model.model_path` its file. A task class sets `export_feature`
+(the task name); `auto_model_class` and `can_generate()` follow from it.
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from reference import hub, tasks
+from reference.runtime import CorruptArtifactError as CorruptArtifactError  # re-exported: its old home
+from reference.runtime import Runtime
 
 HUB_ARGUMENTS = (
     "revision",
@@ -43,17 +48,7 @@ HUB_ARGUMENTS = (
     "local_files_only",
     "trust_remote_code",
 )
-
-
-class CorruptArtifactError(OSError):
-    """An artifact file exists but cannot be read by the runtime (truncated, garbled, empty)."""
-
-    def __init__(self, path: os.PathLike | str, reason: str) -> None:
-        self.path = Path(path)
-        super().__init__(
-            f"{self.path} cannot be loaded: {reason}. The file is truncated or corrupt: export the "
-            "model again, or download it again with force_download=True."
-        )
+MAIN = "model"  # the component of every class today; seq2seq adds "encoder" and "decoder"
 
 
 class PreTrainedModel:
@@ -67,6 +62,9 @@ class OptimizedModel(PreTrainedModel):
     base_model_prefix: ClassVar[str] = "optimized_model"
     export_feature: ClassVar[str | None] = None
     auto_model_class: ClassVar[Any] = None
+    generative: ClassVar[bool] = False  # from the task: whether `generate()` applies
+    runtime_class: ClassVar[type[Runtime]]
+    exporter: ClassVar[Callable[..., None]]  # exporter(plan, path, **export_kwargs): PyTorch -> artifact
     artifact_pattern: ClassVar[re.Pattern[str]] = re.compile(r"$^")
     default_file_name: ClassVar[str] = ""
     runtime_kwargs: ClassVar[tuple[str, ...]] = ()
@@ -76,25 +74,32 @@ class OptimizedModel(PreTrainedModel):
         super().__init_subclass__(**kwargs)
         if cls.export_feature and "auto_model_class" not in cls.__dict__:
             cls.auto_model_class = tasks.TASKS[cls.export_feature].auto_model_class()
+        if cls.export_feature and "generative" not in cls.__dict__:
+            cls.generative = tasks.TASKS[cls.export_feature].generative
 
     def __init__(
         self,
-        model: Any,
+        components: Mapping[str, Runtime] | Runtime,
         config: Any,
         preprocessors: Sequence[Any] | None = None,
         *,
-        model_path: Path | None = None,
         library: str = "transformers",
         export_dir: tempfile.TemporaryDirectory | None = None,
     ) -> None:
-        self.model = model
+        if not isinstance(components, Mapping):
+            components = {MAIN: components}
+        for runtime in components.values():
+            if not isinstance(runtime, Runtime):
+                raise TypeError(
+                    f"{type(self).__name__} is made by from_pretrained, not from {type(runtime).__name__}."
+                )
+        self.components: dict[str, Runtime] = dict(components)
         self.config = config
         self.preprocessors = list(preprocessors or [])
-        self.model_path = model_path
         self.library = library
         self._export_dir = export_dir  # keeps an on-the-fly export alive as long as the model
         self.task = tasks.get_task(self._task_name(), config)
-        input_dtypes, self.output_names = self._runtime_io()
+        input_dtypes, self.output_names = self.components[MAIN].io()
         self.input_dtypes = dict(input_dtypes)
         self.input_names = list(self.input_dtypes)
         self.main_input_name = self.task.main_input
@@ -214,7 +219,7 @@ class OptimizedModel(PreTrainedModel):
             files.fetch(where, **fetch)
         runtime = cls._load_runtime(path, **runtime_kwargs)
         preprocessors = _load_preprocessors(files, subfolder, config, hub_kwargs, fetch)
-        return cls(runtime, config, preprocessors, model_path=path, library=library)
+        return cls({MAIN: runtime}, config, preprocessors, library=library)
 
     @classmethod
     def _export(
@@ -239,14 +244,7 @@ class OptimizedModel(PreTrainedModel):
         del model
         runtime = cls._load_runtime(Path(export_dir.name) / name, **runtime_kwargs)
         preprocessors = _load_preprocessors(files, subfolder, config, hub_kwargs, _fetch_kwargs(hub_kwargs))
-        return cls(
-            runtime,
-            config,
-            preprocessors,
-            model_path=Path(export_dir.name) / name,
-            library=library,
-            export_dir=export_dir,
-        )
+        return cls({MAIN: runtime}, config, preprocessors, library=library, export_dir=export_dir)
 
     @classmethod
     def _task_name(cls) -> str:
@@ -361,24 +359,36 @@ class OptimizedModel(PreTrainedModel):
     def _export_artifacts(
         cls, model: Any, spec: tasks.TaskSpec, config: Any, library: str, out_dir: Path, **export_kwargs: Any
     ) -> str:
-        raise NotImplementedError
+        """Export the PyTorch `model` into `out_dir` with `exporter`; return the artifact's file name."""
+        from reference.exporting import plan_export
+
+        path = out_dir / cls.default_file_name
+        cls.exporter(plan_export(model, spec, config, library), path, **export_kwargs)
+        return path.name
 
     @classmethod
     def _artifact_companions(cls, path: Path) -> list[str]:
-        return []
+        return cls.runtime_class.companions(path)
 
     @classmethod
-    def _load_runtime(cls, path: Path, **runtime_kwargs: Any) -> Any:
-        raise NotImplementedError
+    def _load_runtime(cls, path: Path, **runtime_kwargs: Any) -> Runtime:
+        return cls.runtime_class.load(path, **runtime_kwargs)
 
-    def _runtime_io(self) -> tuple[dict[str, np.dtype], list[str]]:
-        raise NotImplementedError
+    @classmethod
+    def _file_name(cls, component: str) -> str:
+        """The standard artifact name of `component`; a class with other components names theirs here."""
+        if component != MAIN:
+            raise NotImplementedError(
+                f"{cls.__name__} has no standard file name for component {component!r}."
+            )
+        return cls.default_file_name
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+        return self.components[MAIN].run(feed)
 
     def _save_pretrained(self, save_directory: Path) -> None:
-        raise NotImplementedError
+        for component, runtime in self.components.items():
+            runtime.save(save_directory / self._file_name(component))
 
     # ------------------------------------------------------------------ inference
 
@@ -439,6 +449,16 @@ class OptimizedModel(PreTrainedModel):
     # ------------------------------------------------------------------ instance API
 
     @property
+    def model(self) -> Any:
+        """The "model" component's runtime object (InferenceSession, openvino.Model, ScriptModule)."""
+        return self.components[MAIN].native
+
+    @property
+    def model_path(self) -> Path:
+        """The file the "model" component was loaded from."""
+        return self.components[MAIN].path
+
+    @property
     def device(self) -> Any:
         import torch
 
@@ -451,8 +471,10 @@ class OptimizedModel(PreTrainedModel):
         floats = [d for d in self.input_dtypes.values() if np.issubdtype(d, np.floating)]
         return torch.from_numpy(np.zeros(0, dtype=floats[0])).dtype if floats else torch.float32
 
-    def can_generate(self) -> bool:
-        return False
+    @classmethod
+    def can_generate(cls) -> bool:
+        """Whether `generate()` applies: the class's task decides (`generative`)."""
+        return cls.generative
 
     def to(self, device: Any) -> OptimizedModel:
         """Only the CPU is supported by this reference; anything else is a clear error."""
@@ -536,6 +558,18 @@ class OptimizedModel(PreTrainedModel):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def component_attribute(name: str, doc: str) -> property:
+    """A model attribute that is the "model" component's attribute `name`, read and written there."""
+
+    def get(self: OptimizedModel) -> Any:
+        return getattr(self.components[MAIN], name)
+
+    def set(self: OptimizedModel, value: Any) -> None:
+        setattr(self.components[MAIN], name, value)
+
+    return property(get, set, doc=doc)
 
 
 def _is_torch(value: Any) -> bool:

@@ -37,6 +37,7 @@ class TaskSpec:
     output_class: str  # default transformers.modeling_outputs class when the model says nothing
     modality: str  # "text" or "image"
     input_axes: Mapping[int, str]
+    generative: bool = False  # the model class's can_generate(): generate() applies to the task
 
     @property
     def main_input(self) -> str:

@@ -1,11 +1,11 @@
 """Run records: load, validate, merge and score them.
 
-A record file is JSON Lines (schema: ``reports/schema.json``): a ``run`` line, its ``result`` lines,
+A record file is JSON Lines (its shape: ``reports/schema.py``): a ``run`` line, its ``result`` lines,
 an ``end`` line, possibly several runs one after the other (the merged format). Results belong to
 the run whose ``run_id`` they carry, wherever they sit in the file. A run without ``end`` was killed:
 its results are valid and kept.
 
-Scores (shown on every index page):
+Scores (shown on every index page; computed in ``reports/score.py``):
 
     pass rate = passed / (passed + failed + xfailed + xpassed + crashed + timeout)
 
@@ -15,6 +15,10 @@ counts as a failure: an expectation explains a failure, it does not excuse it. `
 against the rate: the run fails until the stale expectation is removed. The core score counts
 core-level checks only, the strict score counts all checks. No scored result means "no data",
 never 0 %.
+
+Task columns follow the ``tasks`` lists of the records' run lines (oldest run first), then
+`TASK_ORDER` for tasks no run line lists: records written before run lines had ``tasks`` render in
+that built-in order.
 """
 
 from __future__ import annotations
@@ -28,21 +32,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-SCHEMA_VERSION = 1
-OUTCOMES = ("passed", "failed", "xfailed", "xpassed", "unsupported", "not_run", "error", "crashed", "timeout")
-SCORED = ("passed", "failed", "xfailed", "xpassed", "crashed", "timeout")
+# The record shape lives in reports.schema and the scores in reports.score; these names stay
+# importable from here.
+from .schema import FAMILIES, FIELDS, LEVELS, OUTCOMES, REQUIRED, SCHEMA_VERSION, SCORED, Result, json_schema
+from .score import PASS_RATE_FORMULA as PASS_RATE_FORMULA
+from .score import pass_rate
+
 PASSING = frozenset({"passed", "xpassed"})  # the checked behaviour held
 FAILING = frozenset({"failed", "crashed", "timeout"})
-LEVELS = ("core", "strict")
-FAMILIES = {
-    "load": "Loading",
-    "parity": "Parity",
-    "precision": "Precision tiers",
-    "gen": "Generation",
-    "save": "Save",
-    "push": "Push",
-    "input": "Bad input",
-}
+# The fallback task order, for tasks no run line's `tasks` lists (records from before that field).
 TASK_ORDER = (
     "feature-extraction",
     "text-classification",
@@ -56,37 +54,6 @@ TASK_ORDER = (
     "audio-classification",
     "automatic-speech-recognition",
 )
-PASS_RATE_FORMULA = "passed / (passed + failed + xfailed + xpassed + crashed + timeout)"
-_STR, _OPT_STR, _NUMBER = (str,), (str, type(None)), (int, float)
-# The fields every line type must have, with their JSON types: the fast structural check that always
-# runs (the code below relies on it). `--validate` adds the full JSON Schema.
-_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
-    "run": {
-        "run_id": _STR,
-        "schema_version": (int,),
-        "suite": (dict,),
-        "backends": (list,),
-        "environment": (dict,),
-        "shard": (dict,),
-        "started_at": _STR,
-    },
-    "result": {
-        "run_id": _STR,
-        "test_id": _STR,
-        "check": _STR,
-        "level": _STR,
-        "backend": _STR,
-        "task": _OPT_STR,
-        "arch": _OPT_STR,
-        "outcome": _STR,
-        "stage": _OPT_STR,
-        "duration_s": _NUMBER,
-        "message": _STR,
-        "repro": _STR,
-        "metrics": (dict,),
-    },
-    "end": {"run_id": _STR, "ended_at": _STR, "counts": (dict,)},
-}
 
 
 class RecordError(Exception):
@@ -108,52 +75,6 @@ class Line:
     raw: dict[str, Any]
     text: str
     source: str
-
-
-@dataclass(frozen=True, eq=False)
-class Result:
-    run_id: str
-    test_id: str
-    check: str
-    level: str
-    backend: str
-    task: str | None
-    arch: str | None
-    outcome: str
-    stage: str | None
-    duration_s: float
-    message: str
-    repro: str
-    metrics: dict[str, Any]
-    expectation: dict[str, Any] | None
-    line: Line = field(repr=False)
-    precision: str = "fp32"  # the tier the model was loaded in; records before tiers have none
-
-    @classmethod
-    def from_line(cls, line: Line) -> Result:
-        raw = line.raw
-        return cls(
-            run_id=raw["run_id"],
-            test_id=raw["test_id"],
-            check=raw["check"],
-            level=raw["level"],
-            backend=raw["backend"],
-            task=raw.get("task"),
-            arch=raw.get("arch"),
-            outcome=raw["outcome"],
-            stage=raw.get("stage"),
-            duration_s=float(raw.get("duration_s") or 0.0),
-            message=raw.get("message") or "",
-            repro=raw.get("repro") or "",
-            metrics=raw.get("metrics") or {},
-            expectation=raw.get("expectation"),
-            line=line,
-            precision=raw.get("precision") or "fp32",
-        )
-
-    @property
-    def family(self) -> str:
-        return self.check.split(".", 1)[0]
 
 
 @dataclass
@@ -230,7 +151,7 @@ def timestamp_key(value: str | None) -> datetime:
 
 @cache
 def schema() -> dict[str, Any]:
-    return json.loads((Path(__file__).with_name("schema.json")).read_text(encoding="utf-8"))
+    return json_schema()
 
 
 @cache
@@ -254,7 +175,7 @@ def _validators() -> dict[str, Any]:
         return [inline(item) for item in node] if isinstance(node, list) else node
 
     # One validator per line type: errors then name the offending field, not "matches none of oneOf".
-    return {kind: jsonschema.Draft202012Validator(inline(defs[kind])) for kind in _FIELDS}
+    return {kind: jsonschema.Draft202012Validator(inline(defs[kind])) for kind in FIELDS}
 
 
 def check_line(raw: Any, full: bool = False) -> str | None:
@@ -262,12 +183,15 @@ def check_line(raw: Any, full: bool = False) -> str | None:
     if not isinstance(raw, dict):
         return "a record line must be a JSON object"
     kind = raw.get("type")
-    if kind not in _FIELDS:
+    if kind not in REQUIRED:
         return f"unknown line type {kind!r} (expected run, result or end)"
-    for key, types in _FIELDS[kind].items():
+    for key, types in REQUIRED[kind].items():
         if key not in raw:
             return f"{kind} line without {key!r}"
         if not isinstance(raw[key], types):
+            return f"{key}: {raw[key]!r} has the wrong type"
+    for key, spec in FIELDS[kind].items():  # optional fields: null stands for absent
+        if not spec.required and raw.get(key) is not None and not isinstance(raw[key], spec.types):
             return f"{key}: {raw[key]!r} has the wrong type"
     if not raw["run_id"]:
         return "empty run_id"
@@ -294,6 +218,8 @@ def _check_run(raw: dict[str, Any]) -> str | None:
         return "suite.version must be a string"
     if not all(isinstance(b, dict) and isinstance(b.get("name"), str) for b in raw["backends"]):
         return "every backend needs a name"
+    if not all(isinstance(task, str) for task in raw.get("tasks") or ()):
+        return "tasks must be task names"
     return None
 
 
@@ -302,8 +228,6 @@ def _check_result(raw: dict[str, Any]) -> str | None:
         return f"unknown outcome {raw['outcome']!r}"
     if raw["level"] not in LEVELS:
         return f"unknown level {raw['level']!r}"
-    if not isinstance(raw.get("expectation"), dict | type(None)):
-        return "expectation must be an object or null"
     return None
 
 
@@ -333,6 +257,7 @@ class Record:
     runs: dict[str, Run] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    task_order: tuple[str, ...] = TASK_ORDER  # set by `finish`: see the module docstring
 
     def add_file(self, lines: Iterable[Line]) -> int:
         """Add one file's lines; returns how many. An `end` line closes the first shard of its run id
@@ -427,7 +352,18 @@ class Record:
                 f"{family.env or 'unnamed env'}: shard(s) {', '.join(map(str, missing))} of {family.count} "
                 "missing: their tests show as no data"
             )
+        listed = dict.fromkeys(
+            task
+            for run in self.ordered_runs()
+            for header in run.headers
+            for task in header.raw.get("tasks") or ()
+        )
+        self.task_order = (*listed, *(task for task in TASK_ORDER if task not in listed))
         return self
+
+    def task_key(self, task: str | None) -> tuple[int, str]:
+        """Sort key of a task column in this record's order."""
+        return task_sort_key(task, self.task_order)
 
     def ordered_runs(self) -> list[Run]:
         return sorted(self.runs.values(), key=lambda r: (timestamp_key(r.started_at), r.run_id))
@@ -634,16 +570,11 @@ class Tally:
         return sum(counts[o] for o in SCORED)
 
 
-def pass_rate(counts: Counter[str] | dict[str, int]) -> float | None:
-    """The documented pass rate, or None when nothing was scored ("no data", never 0 %)."""
-    denominator = sum(counts.get(o, 0) for o in SCORED)
-    return counts.get("passed", 0) / denominator if denominator else None
-
-
-def task_sort_key(task: str | None) -> tuple[int, str]:
+def task_sort_key(task: str | None, order: tuple[str, ...] = TASK_ORDER) -> tuple[int, str]:
+    """Tasks in `order`, then unknown tasks by name, then no task."""
     if task is None:
-        return (len(TASK_ORDER) + 1, "")
-    return (TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task)
+        return (len(order) + 1, "")
+    return (order.index(task) if task in order else len(order), task)
 
 
 def family_sort_key(family: str) -> tuple[int, str]:

@@ -12,11 +12,10 @@ b/<backend row>.html, t/<test>.html, r/<run>.html, badges/<backend row>.svg, mar
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import shutil
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
@@ -32,7 +31,6 @@ from .model import (
     FAILING,
     FAMILIES,
     OUTCOMES,
-    PASS_RATE_FORMULA,
     PASSING,
     Record,
     RecordError,
@@ -49,6 +47,7 @@ from .model import (
     task_sort_key,
     timestamp_key,
 )
+from .score import PASS_RATE_FORMULA, pct
 
 TEMPLATES = Path(__file__).with_name("templates")
 MARKER = ".optimum-conformance-site"
@@ -73,18 +72,6 @@ def _suite_label(suite: dict[str, Any]) -> str:
     """The version, and the commit where the record names one: '0.1.0 @ a84aa11c'."""
     sha = suite.get("git_sha")
     return f"{suite.get('version')}" + (f" @ {sha[:8]}" if sha else "")
-
-
-def pct(rate: float | None) -> str:
-    """A rate as text; rounds down so 99.95 % never shows as 100 %, and None is "no data"."""
-    if rate is None:
-        return "no data"
-    if rate >= 1:
-        return "100 %"
-    if rate <= 0:
-        return "0 %"
-    tenths = math.floor(rate * 1000) / 10
-    return "<0.1 %" if tenths == 0 else f"{tenths:.1f} %"
 
 
 def bucket(tally: Tally, level: str) -> str:
@@ -194,7 +181,9 @@ class Site:
                     f"t/{slug(self.views[row.key].slug, test_id, digest=16)}.html"
                 )
                 self.peers[normalized_id(result)].append((row, result))
-        self.tasks = sorted({r.task for row in self.rows for r, _ in row.results.values()}, key=task_sort_key)
+        self.tasks = sorted(
+            {r.task for row in self.rows for r, _ in row.results.values()}, key=record.task_key
+        )
         self.archs = {
             task: sorted(
                 {r.arch for row in self.rows for r, _ in row.results.values() if r.task == task},
@@ -263,7 +252,7 @@ class Site:
         view = self.views[row.key]
         results = [r for r, _ in row.results.values()]
         archs = sorted({r.arch for r in results}, key=lambda a: (a is None, a or ""))
-        tasks = sorted({r.task for r in results}, key=task_sort_key)
+        tasks = sorted({r.task for r in results}, key=self.record.task_key)
         families = []
         by_family: dict[str, list[Result]] = defaultdict(list)
         for result in results:
@@ -275,7 +264,9 @@ class Site:
             checks = []
             for check in sorted(by_check):
                 cells: list[list[dict[str, Any]]] = [[] for _ in archs]
-                for result in sorted(by_check[check], key=lambda r: (task_sort_key(r.task), r.test_id)):
+                for result in sorted(
+                    by_check[check], key=lambda r: (self.record.task_key(r.task), r.test_id)
+                ):
                     cells[archs.index(result.arch)].append(
                         {
                             "result": result,
@@ -616,13 +607,19 @@ def markdown_pages(site: Site) -> dict[str, str]:
             *[md_cell(by_task[t]) for t in site.tasks],
         ]
         lines.append("| " + " | ".join(cells) + " |")
-        pages[f"{view.slug}.md"] = backend_markdown(row, view, results, legend)
+        pages[f"{view.slug}.md"] = backend_markdown(row, view, results, legend, site.record.task_key)
     pages["index.md"] = "\n".join(lines) + "\n"
     return pages
 
 
-def backend_markdown(row: Row, view: RowView, results: list[Result], legend: str) -> str:
-    tasks = sorted({r.task for r in results}, key=task_sort_key)
+def backend_markdown(
+    row: Row,
+    view: RowView,
+    results: list[Result],
+    legend: str,
+    task_key: Callable[[str | None], Any] = task_sort_key,
+) -> str:
+    tasks = sorted({r.task for r in results}, key=task_key)
     archs = sorted({r.arch for r in results}, key=lambda a: (a is None, a or ""))
     lines = [
         f"## Supported architectures: {md_escape(row.key.backend)} {md_escape(row.key.version)}"

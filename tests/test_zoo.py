@@ -11,7 +11,9 @@ from conformance import zoo
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()
+    }
 
 
 @pytest.mark.parametrize(("arch", "task"), [("bert", "text-classification"), ("vit", "image-classification")])
@@ -26,7 +28,7 @@ def test_same_key_gives_the_same_bytes(arch: str, task: str, tmp_path: Path, no_
 def test_every_architecture_has_its_tasks() -> None:
     models = list(zoo.models())
     assert {m.arch for m in models} == set(zoo.ARCHS)
-    assert len([m for m in models if m.spec.modality == "text"]) == 8 * 6
+    assert len([m for m in models if m.family.modality == "text"]) == 8 * 6
     assert {m.task for m in models if m.arch == "vit"} == {"feature-extraction", "image-classification"}
 
 

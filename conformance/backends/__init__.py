@@ -11,19 +11,12 @@ import importlib.metadata
 import importlib.util
 from typing import Any
 
+from conformance import families
 from conformance.spec import BackendSpec
 
 ENTRY_POINT_GROUP = "optimum_conformance.backends"
-# Class-name suffix per task: the Optimum naming convention.
-CLASS_SUFFIX = {
-    "feature-extraction": "FeatureExtraction",
-    "text-classification": "SequenceClassification",
-    "token-classification": "TokenClassification",
-    "question-answering": "QuestionAnswering",
-    "fill-mask": "MaskedLM",
-    "multiple-choice": "MultipleChoice",
-    "image-classification": "ImageClassification",
-}
+# Class-name suffix per task, the Optimum naming convention: from the task families.
+CLASS_SUFFIX = families.class_suffixes()
 
 
 def classes_by_convention(module: str, prefix: str, missing: tuple[str, ...] = ()) -> dict[str, str]:

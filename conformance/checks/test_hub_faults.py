@@ -23,10 +23,12 @@ from typing import Any
 
 import pytest
 
-from conformance.cases import NOT_RUN, CheckContext
+from conformance.cases import CheckContext
+from conformance.catalogue import clause
 from conformance.checks.helpers import parity_of, snapshot
+from conformance.engine.outcomes import not_run
 
-pytestmark = [pytest.mark.hub, pytest.mark.models("one")]
+pytestmark = pytest.mark.hub
 
 # While faults are injected the client gives up on a silent answer after CLIENT_TIMEOUT_S and
 # retries a 5xx answer or a cut connection five times, RETRY_WAITS_S apart (huggingface_hub's own
@@ -103,7 +105,7 @@ def clean_failure(error: BaseException | None) -> str | None:
 def _faults(check: CheckContext) -> Any:
     faults = check.hub.faults
     if faults is None:
-        pytest.skip(NOT_RUN + "fault injection needs the embedded Hub (not --hub-endpoint)")
+        not_run("fault injection needs the embedded Hub (not --hub-endpoint)")
     return faults
 
 
@@ -251,6 +253,11 @@ def _pull_scenario(
     return ""
 
 
+@clause(
+    "input.hub_faults",
+    "core",
+    "5xx, cut connections and a slow Hub during push and pull: a clean error in bounded time, the repo unchanged, no partial file in the cache",
+)
 def test_input_hub_faults(check: CheckContext) -> None:
     _faults(check)
     # Each scenario has its own repo, fault and cache, and spends most of its time waiting on the

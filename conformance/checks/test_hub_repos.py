@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import zoo
-from conformance.cases import NOT_RUN, UNSUPPORTED, CheckContext
+from conformance import families, zoo
+from conformance.cases import CheckContext
+from conformance.catalogue import clause
 from conformance.checks.helpers import (
     RELOAD_ATOL,
     as_torch,
@@ -18,8 +19,9 @@ from conformance.checks.helpers import (
     parity_of,
     raises,
 )
+from conformance.engine.outcomes import not_run, unsupported
 
-pytestmark = [pytest.mark.hub, pytest.mark.models("one")]
+pytestmark = pytest.mark.hub
 
 # Where exporters put ONNX external data: optimum (`model.onnx_data`), torch.onnx's dynamo exporter
 # (`model.onnx.data`), a name of the author's choosing, and onnx's one-file-per-tensor layout (None).
@@ -48,15 +50,20 @@ def _with_external_data(onnx_file: Path, location: str | None) -> list[str]:
     return sorted(p.name for p in set(onnx_file.parent.iterdir()) - before)
 
 
+@clause(
+    "load.external_data",
+    "strict",
+    "ONNX external data under every naming convention loads, locally and from the Hub, and re-saves",
+)
 def test_load_external_data(check: CheckContext) -> None:
     """ONNX weights in external data, under every naming convention: local, from the Hub, re-saved."""
     main = check.spec.artifacts[0] if check.spec.artifacts else ""
     if not main.endswith(".onnx"):
-        pytest.skip(UNSUPPORTED + f"external data is an ONNX feature; {check.spec.name} saves {main or '?'}")
+        unsupported(f"external data is an ONNX feature; {check.spec.name} saves {main or '?'}")
     try:
         import onnx  # noqa: F401
     except ImportError as error:
-        pytest.skip(NOT_RUN + f"onnx is needed to write external data: {error}")
+        not_run(f"onnx is needed to write external data: {error}")
     failures = []
     for label, location in EXTERNAL_DATA_NAMINGS.items():
         folder = check.saved_copy()
@@ -109,6 +116,11 @@ class ConformanceCustomModel({base}):
 """
 
 
+@clause(
+    "load.trust_remote_code",
+    "core",
+    "custom code is refused (and not run) without trust_remote_code=True, and loads with it",
+)
 def test_load_trust_remote_code(check: CheckContext) -> None:
     """A repo with custom code: refused without trust_remote_code (and the code does not run),
     loaded with it."""
@@ -122,7 +134,7 @@ def test_load_trust_remote_code(check: CheckContext) -> None:
     (folder / "modeling_conformance.py").write_text(CUSTOM_MODEL_CODE.format(base=model_base))
     auto_map = {
         "AutoConfig": "configuration_conformance.ConformanceCustomConfig",
-        zoo.AUTO_CLASSES[check.case.task]: "modeling_conformance.ConformanceCustomModel",
+        families.auto_classes()[check.case.task]: "modeling_conformance.ConformanceCustomModel",
     }
     edit_config(folder, model_type="conformance-custom", auto_map=auto_map)
     repo_id = check.published("remote-code", folder)
@@ -137,6 +149,7 @@ def test_load_trust_remote_code(check: CheckContext) -> None:
     parity_of(check, model)
 
 
+@clause("load.export_task_from_class", "core", "the export task comes from the class, not the config or card")
 def test_load_export_task_from_class(check: CheckContext) -> None:
     """The export task comes from the class: not from config.architectures nor the Hub card."""
     repo_id, folder = check.zoo_repo("decoy-task")
@@ -144,22 +157,32 @@ def test_load_export_task_from_class(check: CheckContext) -> None:
     parity_of(check, check.export(repo_id, cache_dir=check.tmp_path / "cache"))
 
 
-@pytest.mark.models("timm")
+@clause(
+    "load.library_timm",
+    "core",
+    "a timm checkpoint on the Hub is exported and matches timm",
+    requires=("library:timm",),
+)
 def test_load_library_timm(check: CheckContext) -> None:
     """A timm checkpoint on the Hub (config with `architecture`) is exported and matches timm."""
     repo_id, _ = check.zoo_repo("pytorch")
     parity_of(check, check.load(repo_id, cache_dir=check.tmp_path / "cache"))
 
 
+@clause(
+    "load.library_sentence_transformers",
+    "core",
+    "a sentence-transformers repo loads as feature extraction and matches sentence-transformers",
+)
 def test_load_library_sentence_transformers(check: CheckContext) -> None:
     """A sentence-transformers repo loads in the feature-extraction class: token embeddings (and the
     sentence embedding, when the backend returns one) match sentence-transformers."""
     if "feature-extraction" not in check.spec.classes:
-        pytest.skip(UNSUPPORTED + f"{check.spec.name} declares no feature-extraction class")
+        unsupported(f"{check.spec.name} declares no feature-extraction class")
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as error:
-        pytest.skip(NOT_RUN + f"sentence-transformers cannot be imported here: {error}")
+        not_run(f"sentence-transformers cannot be imported here: {error}")
     repo_id, folder = check.zoo_repo("sentence-transformers", arch="bert", task="feature-extraction")
     model = check.load(
         repo_id, cls=check.spec.model_class("feature-extraction"), cache_dir=check.tmp_path / "c"

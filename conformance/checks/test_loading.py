@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from typing import Any
 
-import numpy as np
-import pytest
 import torch
 
-from conformance.cases import NOT_RUN, CheckContext
+from conformance.cases import CheckContext
+from conformance.catalogue import clause
 from conformance.checks.helpers import (
     add_other_artifacts,
     artifact_files,
@@ -17,21 +17,24 @@ from conformance.checks.helpers import (
     max_difference,
     move_artifacts,
 )
+from conformance.engine.outcomes import not_run
 
 
+@clause("load.local_dir", "core", "loads a saved model from a local folder")
 def test_load_local_dir(check: CheckContext) -> None:
     model = check.load(check.saved_copy())
     inputs = check.inputs()
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
-@pytest.mark.models("pair")
+@clause("load.export", "core", "export=True converts a PyTorch checkpoint", sample="family")
 def test_load_export(check: CheckContext) -> None:
     model = check.export()
     inputs = check.inputs()
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
+@clause("load.export_legacy_hook", "core", "export=True calls _from_transformers when the class defines it")
 def test_load_export_legacy_hook(check: CheckContext) -> None:
     calls = []
     base = check.model_class()
@@ -51,12 +54,14 @@ def test_load_export_legacy_hook(check: CheckContext) -> None:
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
+@clause("load.auto_export", "core", "a PyTorch-only folder is exported without export=True")
 def test_load_auto_export(check: CheckContext) -> None:
     model = check.load(check.source_dir())
     inputs = check.inputs()
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
+@clause("load.reexport", "core", "export=True re-exports even when artifacts are present")
 def test_load_reexport(check: CheckContext) -> None:
     """export=True re-exports from the PyTorch weights even when (here: broken) artifacts exist."""
     folder = check.saved_copy()
@@ -69,6 +74,7 @@ def test_load_reexport(check: CheckContext) -> None:
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
+@clause("load.config_root_fallback", "core", "artifacts in a subfolder with config.json only at the root")
 def test_load_config_root_fallback(check: CheckContext) -> None:
     folder = check.saved_copy()
     move_artifacts(check, folder, check.exported(), "backend")
@@ -77,6 +83,7 @@ def test_load_config_root_fallback(check: CheckContext) -> None:
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
+@clause("load.file_name", "core", "file_name= picks one of several artifacts")
 def test_load_file_name(check: CheckContext) -> None:
     """With two artifacts side by side, file_name= picks the other one (here: DistilBERT's graph)."""
     folder = check.saved_copy()
@@ -85,6 +92,7 @@ def test_load_file_name(check: CheckContext) -> None:
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs, arch="distilbert"), inputs)
 
 
+@clause("load.config_object", "core", "a config= object is used as is")
 def test_load_config_object(check: CheckContext) -> None:
     from transformers import AutoConfig
 
@@ -96,6 +104,7 @@ def test_load_config_object(check: CheckContext) -> None:
         assert model.config.id2label[0] == "given-0", "the config= object was not used"
 
 
+@clause("load.config_path", "core", "a config= path is loaded from there")
 def test_load_config_path(check: CheckContext) -> None:
     from transformers import AutoConfig
 
@@ -108,6 +117,7 @@ def test_load_config_path(check: CheckContext) -> None:
         assert model.config.id2label[0] == "from-path-0", "the config= path was not used"
 
 
+@clause("load.instance_attributes", "core", "config, device, dtype, can_generate(), preprocessors")
 def test_load_instance_attributes(check: CheckContext) -> None:
     model = check.load(check.saved_copy())
     with check.at("load"):
@@ -120,28 +130,42 @@ def test_load_instance_attributes(check: CheckContext) -> None:
         )
 
 
-@pytest.mark.models("pair")
+@clause("load.pipeline", "core", "works in transformers.pipeline with the PyTorch result", sample="family")
 def test_load_pipeline(check: CheckContext) -> None:
-    from transformers import AutoImageProcessor, AutoTokenizer, pipeline
+    from transformers import pipeline
 
     source = check.source_dir()
     model = check.load(check.saved_copy())
-    text = check.case.model.spec.modality == "text"
-    if text:
-        kwargs, sample = {"tokenizer": AutoTokenizer.from_pretrained(source)}, "paris is a good city"
-    else:
-        from PIL import Image
-
-        kwargs = {"image_processor": AutoImageProcessor.from_pretrained(source)}
-        sample = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    sample = check.case.model.family.pipeline_sample(check.case.model.spec, check.case.task, source)
+    if sample is None:
+        not_run(f"transformers has no pipeline for {check.case.task} on {check.case.arch}")
+    kwargs, data = sample
     with check.at("infer"):
-        ours = pipeline(check.case.task, model=model, **kwargs)(sample)
-    theirs = pipeline(check.case.task, model=check.oracle_model(), **kwargs)(sample)
+        ours = pipeline(check.case.task, model=model, **kwargs)(data)
+    theirs = pipeline(check.case.task, model=check.oracle_model(), **kwargs)(data)
     with check.at("parity"):
-        assert ours[0]["label"] == theirs[0]["label"]
-        assert abs(ours[0]["score"] - theirs[0]["score"]) <= 1e-3
+        assert_same_pipeline_output(ours, theirs)
 
 
+def assert_same_pipeline_output(ours: Any, theirs: Any, where: str = "output") -> None:
+    """Equal labels, tokens and spans; scores and features within 1e-3 (the pipeline's rounding)."""
+    if isinstance(theirs, dict):
+        assert isinstance(ours, dict) and ours.keys() == theirs.keys(), f"{where}: {ours!r} vs {theirs!r}"
+        for key in theirs:
+            assert_same_pipeline_output(ours[key], theirs[key], f"{where}.{key}")
+    elif isinstance(theirs, (list, tuple)):
+        assert isinstance(ours, (list, tuple)) and len(ours) == len(theirs), (
+            f"{where}: {ours!r} vs {theirs!r}"
+        )
+        for index, (mine, expected) in enumerate(zip(ours, theirs)):
+            assert_same_pipeline_output(mine, expected, f"{where}[{index}]")
+    elif isinstance(theirs, float) or hasattr(theirs, "dtype"):
+        assert abs(float(ours) - float(theirs)) <= 1e-3, f"{where}: {ours} vs PyTorch {theirs}"
+    else:
+        assert ours == theirs, f"{where}: {ours!r} vs PyTorch {theirs!r}"
+
+
+@clause("load.call_is_forward", "core", "__call__ is forward")
 def test_load_call_is_forward(check: CheckContext) -> None:
     model = check.exported()
     inputs = as_torch(check.inputs())
@@ -150,9 +174,10 @@ def test_load_call_is_forward(check: CheckContext) -> None:
         assert max_difference(called, forwarded, list(check.oracle(check.inputs()))) == 0.0
 
 
+@clause("load.backend_kwargs_reach_runtime", "core", "backend options reach the runtime object")
 def test_load_backend_kwargs_reach_runtime(check: CheckContext) -> None:
     if check.spec.runtime_probe is None:
-        pytest.skip(NOT_RUN + "the spec declares no runtime probe")
+        not_run("the spec declares no runtime probe")
     kwargs, probe = check.spec.runtime_probe()
     model = check.load(check.saved_copy(), **kwargs)
     with check.at("load"):

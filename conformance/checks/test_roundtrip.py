@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from conformance.cases import NOT_RUN, CheckContext
+from conformance.cases import CheckContext
+from conformance.catalogue import clause
 from conformance.checks.helpers import (
     CONFIG_FILES,
     RELOAD_ATOL,
@@ -19,6 +20,7 @@ from conformance.checks.helpers import (
     preprocessor_files,
     snapshot,
 )
+from conformance.engine.outcomes import not_run
 
 
 def _reload_difference(check: CheckContext, model: object, folder: object) -> float:
@@ -30,7 +32,7 @@ def _reload_difference(check: CheckContext, model: object, folder: object) -> fl
     return max_difference(check.run(again, inputs), before, names)
 
 
-@pytest.mark.models("zoo")
+@clause("save.reload_equal", "core", "save then reload gives the same outputs (1e-7)", sample="arch")
 def test_save_reload_equal(check: CheckContext) -> None:
     model = check.exported()
     with check.at("save"):
@@ -41,7 +43,12 @@ def test_save_reload_equal(check: CheckContext) -> None:
         assert error <= RELOAD_ATOL, f"reloaded model differs by {error:.3g}"
 
 
-@pytest.mark.models("pair")
+@clause(
+    "save.manifest",
+    "core",
+    "the saved folder holds config, artifacts, preprocessors and nothing else",
+    sample="family",
+)
 def test_save_manifest(check: CheckContext) -> None:
     model = check.exported()
     target = check.tmp_path / "saved"
@@ -62,22 +69,29 @@ def test_save_manifest(check: CheckContext) -> None:
             assert not extra, f"unexpected files in the save: {sorted(extra)}"
 
 
-@pytest.mark.models("pair")
+@clause(
+    "save.preprocessors",
+    "strict",
+    "the tokenizer / image processor is saved beside the model",
+    sample="family",
+)
 def test_save_preprocessors(check: CheckContext) -> None:
-    from transformers import AutoImageProcessor, AutoTokenizer
+    import transformers
+
+    from conformance.families import PREPROCESSORS
 
     target = check.tmp_path / "saved"
     with check.at("save"):
         check.exported().save_pretrained(target)
-    text = check.case.model.spec.modality == "text"
-    name = "tokenizer_config.json" if text else "preprocessor_config.json"
+    preprocessor = PREPROCESSORS[check.case.model.spec.preprocessor]
     with check.at("save"):
-        assert (target / name).is_file(), (
-            f"no {name}: the {'tokenizer' if text else 'image processor'} was not saved"
+        assert (target / preprocessor.marker_file).is_file(), (
+            f"no {preprocessor.marker_file}: the {preprocessor.kind.replace('_', ' ')} was not saved"
         )
-        (AutoTokenizer if text else AutoImageProcessor).from_pretrained(target)
+        getattr(transformers, preprocessor.auto_class).from_pretrained(target)
 
 
+@clause("save.flatten_subfolder", "strict", "a model loaded from a subfolder saves flat and reloads")
 def test_save_flatten_subfolder(check: CheckContext) -> None:
     folder = check.saved_copy()
     model = check.exported()
@@ -95,6 +109,7 @@ def test_save_flatten_subfolder(check: CheckContext) -> None:
         assert error <= RELOAD_ATOL
 
 
+@clause("save.into_source_dir", "strict", "saving into the folder the model was loaded from works")
 def test_save_into_source_dir(check: CheckContext) -> None:
     folder = check.saved_copy()
     model = check.load(folder)
@@ -105,6 +120,7 @@ def test_save_into_source_dir(check: CheckContext) -> None:
         assert error <= RELOAD_ATOL, f"reloaded model differs by {error:.3g}"
 
 
+@clause("save.to_file_path", "strict", "saving to an existing file path raises")
 def test_save_to_file_path(check: CheckContext) -> None:
     target = check.tmp_path / "a-file"
     target.write_text("keep me")
@@ -118,6 +134,7 @@ def test_save_to_file_path(check: CheckContext) -> None:
         assert target.read_text() == "keep me", "the file was changed"
 
 
+@clause("save.overwrite", "strict", "saving twice into a folder works and keeps unrelated files")
 def test_save_overwrite(check: CheckContext) -> None:
     model = check.exported()
     target = check.tmp_path / "saved"
@@ -129,6 +146,7 @@ def test_save_overwrite(check: CheckContext) -> None:
     _reload_difference(check, model, target)
 
 
+@clause("save.after_export_gc", "core", "a model exported on the fly can be saved after garbage collection")
 def test_save_after_export_gc(check: CheckContext) -> None:
     model = check.export()
     gc.collect()
@@ -137,11 +155,12 @@ def test_save_after_export_gc(check: CheckContext) -> None:
     _reload_difference(check, model, check.tmp_path / "saved")
 
 
+@clause("save.atomic", "strict", "a save that fails leaves the target folder exactly as it was")
 def test_save_atomic(check: CheckContext) -> None:
     """A save whose artifact step fails leaves the target exactly as it was."""
     cls = check.model_class()
     if not hasattr(cls, "_save_pretrained"):
-        pytest.skip(NOT_RUN + f"{cls.__name__} has no _save_pretrained hook to make fail")
+        not_run(f"{cls.__name__} has no _save_pretrained hook to make fail")
 
     class FailingSave(cls):  # type: ignore[misc, valid-type]
         def _save_pretrained(self, *args, **kwargs):

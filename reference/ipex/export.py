@@ -81,8 +81,12 @@ def autocast(dtype: torch.dtype) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-def export_torchscript(plan: ExportPlan, path: Path, dtype: torch.dtype = torch.float32) -> None:
-    """Write the traced, frozen TorchScript module of the `ipex.optimize`d plan module to `path`."""
+def export_torchscript(plan: ExportPlan, path: Path, dtype: str | torch.dtype | None = None) -> None:
+    """Write the traced, frozen TorchScript module of the `ipex.optimize`d plan module to `path`.
+
+    `dtype` is parsed by `parse_dtype` (None: fp32).
+    """
+    dtype = parse_dtype(dtype)
     ipex = import_ipex()
     check_dtype_runs_here(dtype, "dtype='bf16'")
     with quiet_tracing(), torch.no_grad():

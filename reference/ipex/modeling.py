@@ -8,13 +8,11 @@ import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 
-from reference import tasks
-from reference.exporting import plan_export
 from reference.ipex.export import (
     EXPORT_INFO,
     autocast,
@@ -25,7 +23,8 @@ from reference.ipex.export import (
     read_export_info,
     verify_archive,
 )
-from reference.modeling_base import CorruptArtifactError, OptimizedModel
+from reference.modeling_base import MAIN, OptimizedModel, component_attribute
+from reference.runtime import CorruptArtifactError
 
 # The first call of a TorchScript module profiles it, the second optimizes it (IPEX fusions). Both are
 # slow (tiny BERT: 0.2 s vs 2 ms later), and the first runs an unfused graph whose outputs differ from
@@ -34,11 +33,64 @@ from reference.modeling_base import CorruptArtifactError, OptimizedModel
 WARMUP_CALLS = 2
 
 
-class _Loaded(NamedTuple):
-    """What `_load_runtime` hands to `__init__`: the module plus the description saved inside it."""
+class IPEXRuntime:
+    """A frozen TorchScript module and the description saved inside it (a `reference.runtime.Runtime`)."""
 
-    module: torch.jit.ScriptModule
-    export_info: dict[str, Any]
+    def __init__(self, module: torch.jit.ScriptModule, export_info: dict[str, Any], path: Path) -> None:
+        self.native = module
+        self.export_info = export_info
+        self.path = path
+        self.compute_dtype = parse_dtype(export_info["dtype"])
+        self._input_names = [i["name"] for i in export_info["inputs"]]
+        self._output_names = list(export_info["outputs"])
+
+    @classmethod
+    def companions(cls, path: Path) -> list[str]:
+        return []  # the archive holds everything
+
+    @classmethod
+    def load(cls, path: Path, dtype: str | torch.dtype | None = None) -> IPEXRuntime:
+        if not path.is_file():
+            raise FileNotFoundError(f"TorchScript file {path} does not exist.")
+        import_ipex()  # registers the torch_ipex operators the archive calls
+        extra_files = {EXPORT_INFO: ""}
+        # zipfile and torch raise many types for damaged files: each step says what it found.
+        with _corrupt_if_fails(path, "it is not an intact zip archive"):
+            verify_archive(path)
+        with _corrupt_if_fails(path, "torch.jit.load refused it"):
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra_files)
+        with _corrupt_if_fails(path, "it is TorchScript, but not exported by reference.ipex"):
+            info = read_export_info(extra_files[EXPORT_INFO])
+        stored = parse_dtype(info["dtype"])
+        if dtype is not None and parse_dtype(dtype) != stored:
+            raise ValueError(
+                f"{path.name} was exported with dtype={info['dtype']!r}; dtype={dtype!r} applies when "
+                "exporting: pass export=True (from PyTorch weights) to export it in that dtype."
+            )
+        check_dtype_runs_here(stored, f"{path.name} (exported with dtype='bf16')")
+        _warm_up(module, info, stored, path)
+        return cls(module, info, path)
+
+    def io(self) -> tuple[dict[str, np.dtype], list[str]]:
+        inputs = {i["name"]: np.dtype(i["dtype"]) for i in self.export_info["inputs"]}
+        return inputs, list(self._output_names)
+
+    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for spec in self.export_info["inputs"]:
+            if feed[spec["name"]].ndim != len(spec["shape"]):
+                raise ValueError(
+                    f"Input {spec['name']!r} has shape {list(feed[spec['name']].shape)}, but the model takes "
+                    f"{len(spec['shape'])}-dimensional inputs (exported with shape {spec['shape']})."
+                )
+        # from_numpy shares memory and warns on read-only arrays (e.g. np.broadcast_to): copy those.
+        tensors = [torch.from_numpy(_writable(feed[name])) for name in self._input_names]
+        with torch.inference_mode(), autocast(self.compute_dtype):
+            outputs = self.native(*tensors)
+        return {name: _to_numpy(value) for name, value in zip(self._output_names, outputs)}
+
+    def save(self, path: Path) -> None:
+        # The module is never modified after loading: the archive is copied byte for byte.
+        shutil.copyfile(self.path, path)
 
 
 class IPEXModel(OptimizedModel):
@@ -60,6 +112,8 @@ class IPEXModel(OptimizedModel):
     loads it only from the local path or Hub repo (and revision) the caller named, never from elsewhere.
     """
 
+    runtime_class = IPEXRuntime
+    exporter = staticmethod(export_torchscript)
     base_model_prefix = "ipex_model"
     # Any .pt file, except the pickled Trainer state that sits in checkpoint folders.
     artifact_pattern = re.compile(
@@ -68,75 +122,7 @@ class IPEXModel(OptimizedModel):
     default_file_name = "model.pt"
     runtime_kwargs = ("dtype",)
     export_kwargs = ("dtype",)
-
-    def __init__(self, model: _Loaded, config: Any, preprocessors: list[Any] | None = None, **kwargs: Any):
-        if not isinstance(model, _Loaded):
-            raise TypeError(
-                f"{type(self).__name__} is made by from_pretrained, not from {type(model).__name__}."
-            )
-        self.export_info = model.export_info
-        self._compute_dtype = parse_dtype(self.export_info["dtype"])
-        super().__init__(model.module, config, preprocessors, **kwargs)
-
-    # ------------------------------------------------------------------ backend hooks
-
-    @classmethod
-    def _export_artifacts(
-        cls,
-        model: Any,
-        spec: tasks.TaskSpec,
-        config: Any,
-        library: str,
-        out_dir: Path,
-        dtype: str | torch.dtype | None = None,
-    ) -> str:
-        plan = plan_export(model, spec, config, library)
-        export_torchscript(plan, out_dir / cls.default_file_name, parse_dtype(dtype))
-        return cls.default_file_name
-
-    @classmethod
-    def _load_runtime(cls, path: Path, dtype: str | torch.dtype | None = None) -> _Loaded:
-        if not path.is_file():
-            raise FileNotFoundError(f"TorchScript file {path} does not exist.")
-        import_ipex()  # registers the torch_ipex operators the archive calls
-        extra_files = {EXPORT_INFO: ""}
-        # zipfile and torch raise many types for damaged files: each step says what it found.
-        with _corrupt_if_fails(path, "it is not an intact zip archive"):
-            verify_archive(path)
-        with _corrupt_if_fails(path, "torch.jit.load refused it"):
-            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra_files)
-        with _corrupt_if_fails(path, "it is TorchScript, but not exported by reference.ipex"):
-            info = read_export_info(extra_files[EXPORT_INFO])
-        stored = parse_dtype(info["dtype"])
-        if dtype is not None and parse_dtype(dtype) != stored:
-            raise ValueError(
-                f"{path.name} was exported with dtype={info['dtype']!r}; dtype={dtype!r} applies when "
-                "exporting: pass export=True (from PyTorch weights) to export it in that dtype."
-            )
-        check_dtype_runs_here(stored, f"{path.name} (exported with dtype='bf16')")
-        _warm_up(module, info, stored, path)
-        return _Loaded(module, info)
-
-    def _runtime_io(self) -> tuple[dict[str, np.dtype], list[str]]:
-        inputs = {i["name"]: np.dtype(i["dtype"]) for i in self.export_info["inputs"]}
-        return inputs, list(self.export_info["outputs"])
-
-    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        for spec in self.export_info["inputs"]:
-            if feed[spec["name"]].ndim != len(spec["shape"]):
-                raise ValueError(
-                    f"Input {spec['name']!r} has shape {list(feed[spec['name']].shape)}, but the model takes "
-                    f"{len(spec['shape'])}-dimensional inputs (exported with shape {spec['shape']})."
-                )
-        # from_numpy shares memory and warns on read-only arrays (e.g. np.broadcast_to): copy those.
-        tensors = [torch.from_numpy(_writable(feed[name])) for name in self.input_names]
-        with torch.inference_mode(), autocast(self._compute_dtype):
-            outputs = self.model(*tensors)
-        return {name: _to_numpy(value) for name, value in zip(self.output_names, outputs)}
-
-    def _save_pretrained(self, save_directory: Path) -> None:
-        # The module is never modified after loading: the archive is copied byte for byte.
-        shutil.copyfile(self.model_path, save_directory / self.default_file_name)
+    export_info = component_attribute("export_info", "The description saved inside the archive.")
 
     # ------------------------------------------------------------------ instance API
 
@@ -147,7 +133,7 @@ class IPEXModel(OptimizedModel):
         `dtype` stays the inputs' float32, also for bf16 models: pipelines cast inputs to `model.dtype`,
         and this model takes float32 inputs and returns float32 outputs.
         """
-        return self._compute_dtype
+        return self.components[MAIN].compute_dtype
 
 
 @contextlib.contextmanager

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from reference import tasks
-from reference.exporting import plan_export
-from reference.modeling_base import CorruptArtifactError, OptimizedModel
-from reference.onnxruntime.export import (
-    DEFAULT_EXTERNAL_DATA_THRESHOLD,
-    DEFAULT_OPSET,
-    EXTERNAL_DATA_SUFFIX,
-    export_onnx,
-    external_data_locations,
-    move_to_external_data,
-)
+from reference import onnx_files
+from reference.modeling_base import OptimizedModel
+from reference.runtime import CorruptArtifactError
 
 _ORT_TYPES = {
     "tensor(float)": np.float32,
@@ -31,51 +22,27 @@ _ORT_TYPES = {
 }
 
 
-class ORTModel(OptimizedModel):
-    """An ONNX model run by `onnxruntime.InferenceSession`.
+class ORTRuntime:
+    """An `onnxruntime.InferenceSession` on one `.onnx` file (a `reference.runtime.Runtime`)."""
 
-    Backend options for `from_pretrained`: `provider` (default "CPUExecutionProvider") or
-    `providers`, `provider_options`, `session_options`, and `file_name` to pick one of several
-    `.onnx` files. Export options: `opset`, `external_data_threshold` (bytes; larger models keep
-    their weights in `model.onnx_data`).
-    """
-
-    artifact_pattern = re.compile(r".*\.onnx$")
-    default_file_name = "model.onnx"
-    runtime_kwargs = ("provider", "providers", "provider_options", "session_options")
-    export_kwargs = ("opset", "external_data_threshold")
+    def __init__(self, session: Any, path: Path) -> None:
+        self.native = session
+        self.path = path
+        self._output_names = [o.name for o in session.get_outputs()]
 
     @classmethod
-    def _export_artifacts(
-        cls,
-        model: Any,
-        spec: tasks.TaskSpec,
-        config: Any,
-        library: str,
-        out_dir: Path,
-        opset: int = DEFAULT_OPSET,
-        external_data_threshold: int = DEFAULT_EXTERNAL_DATA_THRESHOLD,
-    ) -> str:
-        plan = plan_export(model, spec, config, library)
-        export_onnx(plan, out_dir / cls.default_file_name, opset, external_data_threshold)
-        return cls.default_file_name
+    def companions(cls, path: Path) -> list[str]:
+        return onnx_files.companions(path)
 
     @classmethod
-    def _artifact_companions(cls, path: Path) -> list[str]:
-        try:
-            return external_data_locations(path)
-        except Exception as error:  # protobuf DecodeError and friends
-            raise CorruptArtifactError(path, f"not a valid ONNX protobuf ({error})") from error
-
-    @classmethod
-    def _load_runtime(
+    def load(
         cls,
         path: Path,
         provider: str = "CPUExecutionProvider",
         providers: list[str] | None = None,
         provider_options: dict | list[dict] | None = None,
         session_options: Any = None,
-    ) -> Any:
+    ) -> ORTRuntime:
         import onnxruntime as ort
         from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
@@ -91,7 +58,7 @@ class ORTModel(OptimizedModel):
         if not path.is_file():
             raise FileNotFoundError(f"ONNX file {path} does not exist.")
         try:
-            return ort.InferenceSession(
+            session = ort.InferenceSession(
                 str(path),
                 sess_options=session_options,
                 providers=providers,
@@ -101,28 +68,38 @@ class ORTModel(OptimizedModel):
             if type(error).__module__ != ort_errors.__name__:  # e.g. a TypeError for bad options
                 raise
             raise CorruptArtifactError(path, f"ONNX Runtime refused it ({error})") from error
+        return cls(session, path)
 
-    def _runtime_io(self) -> tuple[dict[str, np.dtype], list[str]]:
-        inputs = {i.name: np.dtype(_ORT_TYPES.get(i.type, np.float32)) for i in self.model.get_inputs()}
-        return inputs, [o.name for o in self.model.get_outputs()]
+    def io(self) -> tuple[dict[str, np.dtype], list[str]]:
+        inputs = {i.name: np.dtype(_ORT_TYPES.get(i.type, np.float32)) for i in self.native.get_inputs()}
+        return inputs, list(self._output_names)
 
-    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(zip(self.output_names, self.model.run(None, feed)))
+    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(self._output_names, self.native.run(None, feed)))
+
+    def save(self, path: Path) -> None:
+        onnx_files.save_standard(self.path, path)
+
+
+class ORTModel(OptimizedModel):
+    """An ONNX model run by `onnxruntime.InferenceSession` (`model.model`).
+
+    Backend options for `from_pretrained`: `provider` (default "CPUExecutionProvider") or
+    `providers`, `provider_options`, `session_options`, and `file_name` to pick one of several
+    `.onnx` files. Export options: `opset`, `external_data_threshold` (bytes; larger models keep
+    their weights in `model.onnx_data`).
+    """
+
+    runtime_class = ORTRuntime
+    exporter = staticmethod(onnx_files.export_onnx)
+    artifact_pattern = re.compile(r".*\.onnx$")
+    default_file_name = "model.onnx"
+    runtime_kwargs = ("provider", "providers", "provider_options", "session_options")
+    export_kwargs = ("opset", "external_data_threshold")
 
     @property
     def providers(self) -> list[str]:
         return self.model.get_providers()
-
-    def _save_pretrained(self, save_directory: Path) -> None:
-        target = save_directory / self.default_file_name
-        locations = external_data_locations(self.model_path)
-        standard = target.name + EXTERNAL_DATA_SUFFIX
-        if locations and locations != [standard]:
-            move_to_external_data(self.model_path, target)  # rename the data file to the standard name
-            return
-        shutil.copyfile(self.model_path, target)
-        for location in locations:
-            shutil.copyfile(self.model_path.parent / location, save_directory / location)
 
 
 class ORTModelForFeatureExtraction(ORTModel):

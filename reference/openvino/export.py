@@ -11,7 +11,7 @@ import openvino as ov
 import torch
 
 from reference.exporting import ExportPlan, quiet_tracing
-from reference.onnxruntime.export import export_onnx
+from reference.onnx_files import export_onnx
 
 logger = logging.getLogger(__name__)
 

@@ -6,16 +6,15 @@ import functools
 import re
 import shutil
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import openvino as ov
 
-from reference import tasks
-from reference.exporting import plan_export
-from reference.modeling_base import CorruptArtifactError, OptimizedModel
-from reference.onnxruntime.modeling import ORTModel
+from reference import onnx_files
+from reference.modeling_base import MAIN, OptimizedModel, component_attribute
 from reference.openvino.export import SPATIAL_AXES, export_openvino
+from reference.runtime import CorruptArtifactError
 
 # Devices that dispatch to others; they never appear in `Core().available_devices`.
 VIRTUAL_DEVICES = frozenset({"AUTO", "MULTI", "HETERO", "BATCH"})
@@ -28,16 +27,107 @@ def _core() -> ov.Core:
     return ov.Core()  # one per process: creating a Core loads the plugins
 
 
-class _Loaded(NamedTuple):
-    """What `_load_runtime` hands to `__init__`: the model plus the runtime options it was loaded with."""
+class OVRuntime:
+    """An `openvino.Model` compiled for a device on first use (a `reference.runtime.Runtime`).
 
-    model: ov.Model | ov.CompiledModel
-    device: str
-    ov_config: dict[str, Any] | None
+    With `compile_only`, `native` is the `openvino.CompiledModel` itself and no `openvino.Model` is kept.
+    """
+
+    def __init__(
+        self, native: ov.Model | ov.CompiledModel, path: Path, device: str, ov_config: dict[str, Any]
+    ):
+        self.native = native
+        self.path = path
+        self.device = device
+        self.ov_config = ov_config
+        self._output_names = [p.get_any_name() for p in native.outputs]
+        self.compile_only = isinstance(native, ov.CompiledModel)
+        self.compiled_model: ov.CompiledModel | None = native if self.compile_only else None
+        self.request: ov.InferRequest | None = native.create_infer_request() if self.compile_only else None
+        self.compile_count = int(self.compile_only)  # compilations so far: one per model state
+        self.modified = False  # reshaped or halved: the source files no longer describe the model
+
+    @classmethod
+    def companions(cls, path: Path) -> list[str]:
+        if path.suffix == ".onnx":
+            return onnx_files.companions(path)  # external data files
+        return [path.with_suffix(".bin").name]
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,
+        device: str = "CPU",
+        ov_config: dict[str, Any] | None = None,
+        compile_only: bool = False,
+    ) -> OVRuntime:
+        device = _check_device(device)
+        if not path.is_file():
+            raise FileNotFoundError(f"OpenVINO model file {path} does not exist.")
+        config = _compile_config(ov_config)
+        if not compile_only:
+            return cls(_read_model(path), path, device, config)
+        try:  # straight from the file, so no openvino.Model is ever kept
+            compiled = _core().compile_model(str(path), device, config)
+        except RuntimeError:
+            _read_model(path)  # a corrupt file raises CorruptArtifactError here
+            raise  # the file is fine: the device or ov_config was refused
+        return cls(compiled, path, device, config)
+
+    def io(self) -> tuple[dict[str, np.dtype], list[str]]:
+        inputs = {p.get_any_name(): np.dtype(p.get_element_type().to_dtype()) for p in self.native.inputs}
+        return inputs, list(self._output_names)
+
+    def compile(self) -> OVRuntime:
+        """Compile for `device` with `ov_config`, once per model state."""
+        if self.request is None:
+            self.compiled_model = _core().compile_model(self.native, self.device, self.ov_config)
+            self.compile_count += 1
+            self.request = self.compiled_model.create_infer_request()
+        return self
+
+    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.request is None:
+            self.compile()
+        try:
+            # share_outputs=False copies the results out of the request's buffers, reused next call.
+            results = self.request.infer(feed, share_inputs=True, share_outputs=False)
+        except RuntimeError as error:
+            self._check_shapes(feed, error)
+            raise
+        return dict(zip(self._output_names, results.to_tuple()))
+
+    def save(self, path: Path) -> None:
+        if self.modified or self.path.suffix != ".xml":
+            ov.save_model(self.native, path, compress_to_fp16=False)
+            return
+        # Unchanged IR: copy the files, byte for byte, instead of serialising again.
+        shutil.copyfile(self.path, path)
+        shutil.copyfile(self.path.with_suffix(".bin"), path.with_suffix(".bin"))
+
+    def changed(self) -> None:
+        """The model was reshaped or halved: save serialises it, the next call compiles it again."""
+        self.modified = True
+        self.request = self.compiled_model = None
+
+    def to(self, device: str) -> None:
+        """Compile for `device` (a checked name) on the next call."""
+        self.device = device
+        self.request = self.compiled_model = None
+
+    def _check_shapes(self, feed: dict[str, np.ndarray], error: RuntimeError) -> None:
+        """Turn OpenVINO's shape error into a ValueError that says what to do."""
+        for name, array in feed.items():
+            expected = self.compiled_model.input(name).get_partial_shape()
+            if not expected.compatible(ov.PartialShape(list(array.shape))):
+                raise ValueError(
+                    f"Input {name!r} has shape {list(array.shape)}, but the model takes {expected} (see "
+                    "reshape()). Call reshape() with these sizes, or reshape(-1, -1) for dynamic shapes."
+                ) from error
 
 
 class OVModel(OptimizedModel):
-    """An OpenVINO model (`openvino.Model`), compiled for a device on first use.
+    """An OpenVINO model (`openvino.Model`, `model.model`), compiled for a device on first use.
 
     Backend options for `from_pretrained`: `device` (default "CPU"; any OpenVINO device name),
     `ov_config` (compile properties; `PERFORMANCE_HINT` defaults to "LATENCY" and
@@ -46,103 +136,38 @@ class OVModel(OptimizedModel):
     `file_name` to pick one of several `.xml`/`.onnx` files. A folder with only `model.onnx` loads too.
     """
 
+    runtime_class = OVRuntime
+    exporter = staticmethod(export_openvino)
     base_model_prefix = "openvino_model"
     # IR or ONNX; optimum-cli's tokenizer graphs sit beside the model and are not models of the task.
     artifact_pattern = re.compile(r"^(?!.*openvino_(de)?tokenizer[^/]*\.xml$).*\.(xml|onnx)$")
     default_file_name = "openvino_model.xml"
     runtime_kwargs = ("device", "ov_config", "compile_only")
 
-    def __init__(
-        self,
-        model: ov.Model | ov.CompiledModel | _Loaded,
-        config: Any,
-        preprocessors: list[Any] | None = None,
-        *,
-        device: str = "CPU",
-        ov_config: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if isinstance(model, _Loaded):
-            model, device, ov_config = model
-        self._device = _check_device(device)
-        self.ov_config = _compile_config(ov_config)
-        self.compile_only = isinstance(model, ov.CompiledModel)
-        self.compiled_model: ov.CompiledModel | None = model if self.compile_only else None
-        self.request: ov.InferRequest | None = None
-        self._compile_count = 0  # compilations so far: tests check there is one per model state
-        self._modified = False  # reshaped or halved: the source files no longer describe the model
-        super().__init__(model, config, preprocessors, **kwargs)
-        if self.compile_only:
-            self._compile_count = 1
-            self.request = model.create_infer_request()
+    # The "model" component's state, under the names of the single-runtime API.
+    ov_config = component_attribute("ov_config", "The compile properties (with the f32/LATENCY defaults).")
+    compile_only = component_attribute("compile_only", "Loaded with compile_only=True: no openvino.Model.")
+    compiled_model = component_attribute("compiled_model", "The openvino.CompiledModel, once compiled.")
+    request = component_attribute("request", "The one openvino.InferRequest, once compiled.")
+    _device = component_attribute("device", "The OpenVINO device name, upper case.")
+    _compile_count = component_attribute("compile_count", "Compilations so far (tests: one per state).")
 
     # ------------------------------------------------------------------ backend hooks
 
-    @classmethod
-    def _export_artifacts(
-        cls, model: Any, spec: tasks.TaskSpec, config: Any, library: str, out_dir: Path
-    ) -> str:
-        export_openvino(plan_export(model, spec, config, library), out_dir / cls.default_file_name)
-        return cls.default_file_name
-
-    @classmethod
-    def _artifact_companions(cls, path: Path) -> list[str]:
-        if path.suffix == ".onnx":
-            return ORTModel._artifact_companions(path)  # external data files
-        return [path.with_suffix(".bin").name]
-
-    @classmethod
-    def _load_runtime(
-        cls,
-        path: Path,
-        device: str = "CPU",
-        ov_config: dict[str, Any] | None = None,
-        compile_only: bool = False,
-    ) -> _Loaded:
-        device = _check_device(device)
-        if not path.is_file():
-            raise FileNotFoundError(f"OpenVINO model file {path} does not exist.")
-        if not compile_only:
-            return _Loaded(_read_model(path), device, ov_config)
-        try:  # straight from the file, so no openvino.Model is ever kept
-            compiled = _core().compile_model(str(path), device, _compile_config(ov_config))
-        except RuntimeError:
-            _read_model(path)  # a corrupt file raises CorruptArtifactError here
-            raise  # the file is fine: the device or ov_config was refused
-        return _Loaded(compiled, device, ov_config)
-
-    def _runtime_io(self) -> tuple[dict[str, np.dtype], list[str]]:
-        inputs = {p.get_any_name(): np.dtype(p.get_element_type().to_dtype()) for p in self.model.inputs}
-        return inputs, [p.get_any_name() for p in self.model.outputs]
-
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        self.compile()
-        try:
-            # share_outputs=False copies the results out of the request's buffers, reused next call.
-            results = self.request.infer(feed, share_inputs=True, share_outputs=False)
-        except RuntimeError as error:
-            self._check_shapes(feed, error)
-            raise
-        return dict(zip(self.output_names, results.to_tuple()))
+        self.compile()  # the model's compile, so that a subclass's compile() is the one used
+        return super()._run(feed)
 
     def _save_pretrained(self, save_directory: Path) -> None:
         self._refuse_if_compile_only("save_pretrained")
-        target = save_directory / self.default_file_name
-        if self._modified or self.model_path is None or self.model_path.suffix != ".xml":
-            ov.save_model(self.model, target, compress_to_fp16=False)
-            return
-        # Unchanged IR: copy the files, byte for byte, instead of serialising again.
-        shutil.copyfile(self.model_path, target)
-        shutil.copyfile(self.model_path.with_suffix(".bin"), target.with_suffix(".bin"))
+        super()._save_pretrained(save_directory)
 
     # ------------------------------------------------------------------ OpenVINO API
 
     def compile(self) -> OVModel:
         """Compile for the device, once; inference calls this, so calling it is only needed to warm up."""
-        if self.request is None:
-            self.compiled_model = _core().compile_model(self.model, self._device, self.ov_config)
-            self._compile_count += 1
-            self.request = self.compiled_model.create_infer_request()
+        for runtime in self.components.values():
+            runtime.compile()
         return self
 
     def reshape(
@@ -168,7 +193,7 @@ class OVModel(OptimizedModel):
             self.model.reshape(shapes)
         except RuntimeError as error:
             raise ValueError(f"Cannot reshape {type(self).__name__} to {shapes}: {error}") from error
-        self._changed()
+        self.components[MAIN].changed()
         return self
 
     def half(self) -> OVModel:
@@ -176,9 +201,10 @@ class OVModel(OptimizedModel):
         self._refuse_if_compile_only("half")
         from openvino._offline_transformations import apply_moc_transformations, compress_model_transformation
 
-        apply_moc_transformations(self.model, cf=False)
-        compress_model_transformation(self.model)
-        self._changed()
+        for runtime in self.components.values():
+            apply_moc_transformations(runtime.native, cf=False)
+            compress_model_transformation(runtime.native)
+            runtime.changed()
         return self
 
     def to(self, device: Any) -> OVModel:
@@ -186,13 +212,10 @@ class OVModel(OptimizedModel):
         name = "CPU" if str(device) == "-1" else str(device).upper()  # -1: the pipelines' CPU
         if name != self._device:
             self._refuse_if_compile_only("to")
-            self._device = _check_device(name)
-            self.request = self.compiled_model = None
+            name = _check_device(name)
+            for runtime in self.components.values():
+                runtime.to(name)
         return self
-
-    def _changed(self) -> None:
-        self._modified = True
-        self.request = self.compiled_model = None
 
     def _refuse_if_compile_only(self, action: str) -> None:
         if self.compile_only:
@@ -200,16 +223,6 @@ class OVModel(OptimizedModel):
                 f"{action} needs the openvino.Model, and this {type(self).__name__} was loaded with "
                 f"compile_only=True, which keeps only the compiled model. Load it without compile_only to {action}."
             )
-
-    def _check_shapes(self, feed: dict[str, np.ndarray], error: RuntimeError) -> None:
-        """Turn OpenVINO's shape error into a ValueError that says what to do."""
-        for name, array in feed.items():
-            expected = self.compiled_model.input(name).get_partial_shape()
-            if not expected.compatible(ov.PartialShape(list(array.shape))):
-                raise ValueError(
-                    f"Input {name!r} has shape {list(array.shape)}, but the model takes {expected} (see "
-                    "reshape()). Call reshape() with these sizes, or reshape(-1, -1) for dynamic shapes."
-                ) from error
 
 
 def _check_device(device: str) -> str:

@@ -1,8 +1,8 @@
 """Meta-tests: the suite catches each deliberately broken backend, at the right clause.
 
-One run of the real suite (`pytest --pyargs conformance`, xdist workers) over every defect of
-`tests/meta/broken.py` plus the reference backend as control; then, per defect, the target clause
-must fail and nothing outside its declared collateral may fail.
+Runs of the real suite (`pytest --pyargs conformance`, xdist workers) over every defect of
+`tests/meta/defects/` plus a reference backend as control, one run per `Defect.run`; then, per
+defect, the target clause must fail and nothing outside its declared collateral may fail.
 """
 
 from __future__ import annotations
@@ -16,10 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.meta.broken import DEFECTS, FAULT_DEFECTS, HUB_DEFECTS, PRECISION_DEFECTS
+from tests.meta.defects import all_defects
 
 ROOT = Path(__file__).resolve().parents[2]
 FAILING = {"failed", "crashed", "timeout", "error", "xpassed"}
+DEFECTS = all_defects()
+ORT_DEFECTS = [d for d in DEFECTS if d.run != "precision"]
+PRECISION_DEFECTS = [d for d in DEFECTS if d.run == "precision"]
+
+
+def selectors(run: str, control: str = "reference-ort") -> list[str]:
+    """The control backend and the selectors of every defect of meta run `run`."""
+    return [control] + [d.selector for d in DEFECTS if d.run == run]
 
 
 def run_suite(tmp_path: Path, backends: list[str], *args: str) -> dict[str, dict[str, dict]]:
@@ -45,12 +53,11 @@ def meta_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str
     theirs, trained weights."""
     tmp = tmp_path_factory.mktemp("meta")
     one_model = ("--arch", "bert", "--task", "text-classification")
-    local = ["reference-ort"] + [f"tests.meta.broken:{d.attr}" for d in DEFECTS]
-    hub = ["reference-ort"] + [f"tests.meta.broken:{d.attr}" for d in HUB_DEFECTS]
+    local = selectors("local")
     results = run_suite(tmp / "local", local, *one_model, "-m", "not hub and not input")
     runs = [
-        (hub, ("-m", "hub or input", "-k", "not hub_faults")),
-        (["reference-ort"] + [f"tests.meta.broken:{d.attr}" for d in FAULT_DEFECTS], ("-k", "hub_faults")),
+        (selectors("hub"), ("-m", "hub or input", "-k", "not hub_faults")),
+        (selectors("faults"), ("-k", "hub_faults")),
     ]
     for index, (backends, selection) in enumerate(runs):
         for backend, checks in run_suite(tmp / f"hub-{index}", backends, *one_model, *selection).items():
@@ -61,7 +68,7 @@ def meta_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str
     for backend, checks in trained.items():
         results.setdefault(backend, {}).update(checks)
     # The bf16 tier: bert's pair case and trained weights, on the reference OpenVINO backend.
-    tiers = ["reference-ov"] + [f"tests.meta.broken:{d.attr}" for d in PRECISION_DEFECTS]
+    tiers = selectors("precision", control="reference-ov")
     for backend, checks in run_suite(tmp / "precision", tiers, "--arch", "bert", "-k", "precision").items():
         results.setdefault(backend, {}).update(checks)
     return results
@@ -74,7 +81,7 @@ def test_reference_passes_every_clause(meta_results: dict) -> None:
     assert len(checks) >= 60
 
 
-@pytest.mark.parametrize("defect", DEFECTS + HUB_DEFECTS + FAULT_DEFECTS, ids=lambda d: d.name)
+@pytest.mark.parametrize("defect", ORT_DEFECTS, ids=lambda d: d.name)
 def test_defect_is_caught_by_its_clause(meta_results: dict, defect) -> None:
     if defect.requires and importlib.util.find_spec(defect.requires) is None:
         pytest.skip(f"{defect.target} needs {defect.requires}, which is not installed here: not run")

@@ -10,8 +10,8 @@ import onnx
 import pytest
 
 from conformance import zoo
+from reference.onnx_files import external_data_locations
 from reference.onnxruntime import ORTModelForSequenceClassification as ORTModel
-from reference.onnxruntime.export import external_data_locations
 from tests.refimpl.backends import zoo_folder
 
 TASK = "text-classification"

@@ -2,7 +2,8 @@
 
 Random tiny weights say little about bf16 (their logits are noise-sized: a random BERT-base moves
 by up to 5), so accuracy is judged on all-MiniLM-L6-v2 by token-embedding cosine, at the suite's
-registered tolerance. Where this CPU has no bf16 the test is skipped, naming the missing CPU flag.
+registered tolerance, and by retrieval top-1 agreement (every sentence keeps its fp32 nearest
+neighbour). Where this CPU has no bf16 the test is skipped, naming the missing CPU flag.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def test_bf16_keeps_trained_embeddings(backend: str, tmp_path: Path) -> None:
     tolerance = tolerances.lookup(f"reference-{backend}", "feature-extraction", "bert", "bf16")
     least = zoo.least_token_cosine(got, expected["last_hidden_state"], inputs["attention_mask"])
     assert least >= tolerance.min_cosine, f"least token cosine {least:.6f} ({tolerance.reason})"
+    assert zoo.top1_agreement(got, expected["last_hidden_state"], inputs["attention_mask"]) == 1.0
     worst = float(np.abs(got - expected["last_hidden_state"]).max())
     assert worst > 1e-5, "no bf16 rounding visible: the model computed in fp32"
 
@@ -59,3 +61,14 @@ def test_cpu_flags_name_what_is_missing() -> None:
     assert "unknown" in (hardware.missing_native_support("int4") or "")
     flags = hardware.cpu_flags()
     assert (hardware.missing_native_support("bf16") is None) == bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def test_top1_agreement_is_the_share_of_kept_nearest_neighbours() -> None:
+    # Three pairs of one-token "sentences" (0-1, 2-3, 4-5), padded with a huge masked token.
+    tokens = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0.1, 0.9, 0], [0, 0, 1], [0, 0.1, 0.9]])
+    hidden = np.stack([tokens, np.full_like(tokens, 50.0)], axis=1)
+    mask = np.array([[1, 0]] * 6)
+    assert zoo.top1_agreement(hidden, hidden, mask) == 1.0
+    moved = hidden.copy()
+    moved[5, 0] = [0.7, 0, 0.3]  # 5's nearest becomes 0; 4 still has 5 as its nearest
+    assert zoo.top1_agreement(moved, hidden, mask) == 5 / 6

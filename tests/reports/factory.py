@@ -109,8 +109,9 @@ def run(
     started_at: str = "2026-11-28T10:00:00+00:00",
     packages: dict[str, str | None] | None = None,
     runtime: dict[str, str | None] | None = None,
+    tasks: list[str] | None = None,
 ) -> RunBuilder:
-    return RunBuilder(
+    builder = RunBuilder(
         {
             "type": "run",
             "schema_version": 1,
@@ -133,6 +134,9 @@ def run(
             "argv": ["optimum-conformance", "run", backends[0][0] if backends else "none"],
         }
     )
+    if tasks is not None:  # the suite's task order; records from before the field have none
+        builder.header["tasks"] = tasks
+    return builder
 
 
 def minimal(run_id: str = "minimal") -> RunBuilder:

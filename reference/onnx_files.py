@@ -1,13 +1,20 @@
-"""PyTorch -> ONNX export, and the external-data bookkeeping of ONNX files."""
+"""ONNX files: PyTorch -> ONNX export and the external-data files beside an ONNX file.
+
+Used by the ONNX Runtime backend (its artifact) and the OpenVINO backend (it loads `.onnx` files
+too, and exports through ONNX when converting the module fails). `onnx` is imported only when a
+file is read or written.
+"""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 from reference.exporting import ExportPlan, quiet_tracing
+from reference.runtime import CorruptArtifactError
 
 DEFAULT_OPSET = 17
 EXTERNAL_DATA_SUFFIX = "_data"  # model.onnx -> model.onnx_data, the name upstream Optimum uses
@@ -37,6 +44,28 @@ def export_onnx(
     plan.module.eval()  # the exporter restores train mode recursively on fresh wrappers
     if path.stat().st_size > external_data_threshold:
         move_to_external_data(path, path)
+
+
+def companions(path: Path) -> list[str]:
+    """The external data files the ONNX file at `path` needs; CorruptArtifactError if it is no ONNX file."""
+    try:
+        return external_data_locations(path)
+    except Exception as error:  # protobuf DecodeError and friends
+        raise CorruptArtifactError(path, f"not a valid ONNX protobuf ({error})") from error
+
+
+def save_standard(source: Path, target: Path) -> None:
+    """Write the ONNX file `source` as `target`, its external data (if any) as `<target name>_data`.
+
+    Files already named that way are copied byte for byte; any other naming is rewritten.
+    """
+    locations = external_data_locations(source)
+    if locations and locations != [target.name + EXTERNAL_DATA_SUFFIX]:
+        move_to_external_data(source, target)
+        return
+    shutil.copyfile(source, target)
+    for location in locations:
+        shutil.copyfile(source.parent / location, target.parent / location)
 
 
 def move_to_external_data(source: Path, target: Path) -> None:

@@ -1,0 +1,13 @@
+"""The suite's pytest plugin, one concern per module (loaded by `conformance.plugin`):
+
+    options        command-line options; builds the session `State` when --backend is given
+    state          `State` and the stash keys the modules share (typed state, no globals)
+    collect        parametrization by clause requirements and sampling, markers, expectations,
+                   shards, ordering; the `check` fixture
+    outcomes       `NotRun` and `Unsupported` (pytest `Skipped` subclasses), and classification
+                   of a report into the DESIGN.md outcome vocabulary, by exception type
+    recorder       case properties on every report, one run-record line per test (crashes too)
+    xdist_compat   pytest-xdist hooks and the version-gated scheduler workaround
+
+Nothing here imports a runtime, torch or huggingface_hub at load time.
+"""

@@ -1,0 +1,85 @@
+"""Defects of outputs and inputs (`parity.*`): the local meta run."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.meta.defects import PARITY, RELOAD, defect, shift
+
+RUN = "local"
+
+
+@defect("parity.pytorch", collateral=PARITY)
+class Perturbed:
+    def _run(self, feed):
+        return shift(super()._run(feed), 1e-2)
+
+
+@defect("parity.output_type")
+class OtherOutputType:
+    def _wrap(self, outputs, use_torch, return_dict):
+        result = super()._wrap(outputs, use_torch, return_dict)
+        return result if return_dict is False else dict(result)
+
+
+@defect("parity.tensor_type")
+class AlwaysTorch:
+    def _wrap(self, outputs, use_torch, return_dict):
+        return super()._wrap(outputs, True, return_dict)
+
+
+@defect("parity.return_dict_false")
+class IgnoresReturnDict:
+    def _wrap(self, outputs, use_torch, return_dict):
+        return super()._wrap(outputs, use_torch, None)
+
+
+@defect("parity.batch_padding", collateral=PARITY)
+class IgnoresMask:
+    def _feed(self, inputs):
+        feed = super()._feed(inputs)
+        feed["attention_mask"] = np.ones_like(feed["attention_mask"])
+        return feed
+
+
+@defect("parity.dynamic_shapes", collateral={"parity.batch_padding", "parity.default_inputs"})
+class StaticShapes:
+    def _feed(self, inputs):
+        feed = super()._feed(inputs)
+        shape = feed[self.main_input_name].shape
+        if getattr(self, "_first_shape", shape) != shape:
+            raise ValueError(f"static shape {self._first_shape}, got {shape}")
+        self._first_shape = shape
+        return feed
+
+
+@defect("parity.default_inputs")
+class WrongDefaults:
+    def _feed(self, inputs):
+        if "token_type_ids" in self.input_names and inputs.get("token_type_ids") is None:
+            inputs["token_type_ids"] = np.ones_like(np.asarray(inputs["input_ids"]))
+        return super()._feed(inputs)
+
+
+@defect("parity.input_dtypes")
+class StrictDtypes:
+    def _feed(self, inputs):
+        for name, value in inputs.items():
+            dtype = getattr(value, "dtype", None)
+            if dtype is not None and str(dtype).split(".")[-1] not in ("int64", "float32"):
+                raise TypeError(f"{name} must be int64/float32, got {dtype}")
+        return super()._feed(inputs)
+
+
+@defect("parity.determinism", collateral=RELOAD | {"load.call_is_forward", "parity.return_dict_false"})
+class Nondeterministic:
+    def _run(self, feed):
+        self._calls = getattr(self, "_calls", 0) + 1
+        return shift(super()._run(feed), 1e-6 * (self._calls % 2))
+
+
+@defect("parity.real_weights")
+class PerturbsTrainedWeights:
+    def _run(self, feed):
+        outputs = super()._run(feed)
+        return shift(outputs, 1e-2) if self.config.vocab_size > 10000 else outputs
