@@ -189,3 +189,12 @@ def test_gate_as_a_subprocess(tmp_path: Path) -> None:
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "REGRESSIONS [policy core] (1)" in done.stdout
+
+
+def test_runs_from_a_checkout_and_from_a_wheel_compare_test_by_test() -> None:
+    from reports.diff import suite_test_id
+
+    wheel = ".tox/matrix-main/lib/python3.11/site-packages/conformance/checks/test_parity.py::test_parity_pytorch[x]"
+    assert suite_test_id(wheel) == suite_test_id("conformance/checks/test_parity.py::test_parity_pytorch[x]")
+    assert suite_test_id(wheel) == "checks/test_parity.py::test_parity_pytorch[x]"
+    assert suite_test_id("test_other.py::test_x") == "test_other.py::test_x"
