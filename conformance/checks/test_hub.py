@@ -83,6 +83,10 @@ def offline_env() -> Iterator[None]:
     from huggingface_hub import constants
 
     saved_env, saved_constant = os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE
+    # huggingface_hub keeps one HTTP session per thread and decides at its creation whether it is
+    # offline: sessions made before must not serve the offline body, and one made inside it (it
+    # refuses every request) must not outlive it, or the next push in this thread fails.
+    _drop_pooled_connections()
     os.environ["HF_HUB_OFFLINE"], constants.HF_HUB_OFFLINE = "1", True
     # transformers 4.x reads it once at import too (transformers.utils.hub.is_offline_mode).
     transformers_hub = sys.modules.get("transformers.utils.hub")
@@ -99,6 +103,7 @@ def offline_env() -> Iterator[None]:
             os.environ.pop("HF_HUB_OFFLINE", None)
         else:
             os.environ["HF_HUB_OFFLINE"] = saved_env
+        _drop_pooled_connections()
 
 
 @clause("load.hub", "core", "loads from a Hub repo id")
