@@ -41,14 +41,16 @@ def skip_kind(excinfo: pytest.ExceptionInfo[BaseException] | None) -> str | None
     return next((kind for cls, kind in SKIP_KINDS.items() if isinstance(excinfo.value, cls)), "not_run")
 
 
-def classify(report: pytest.TestReport, kind: str | None, timed_out: bool) -> tuple[str, str]:
-    """(outcome, message) of a setup or call report. `kind` is the skip kind the worker saw,
-    `timed_out` whether pytest-timeout ended the test."""
+def classify(
+    report: pytest.TestReport, kind: str | None, timed_out: bool, skip_reason: str | None = None
+) -> tuple[str, str]:
+    """(outcome, message) of a setup or call report. `kind` and `skip_reason` are the skip the
+    worker saw (kind and message), `timed_out` whether pytest-timeout ended the test."""
     text = report_text(report)
     if report.skipped:
         if hasattr(report, "wasxfail"):
             return "xfailed", report.wasxfail
-        return kind or "not_run", _skip_reason(report)
+        return kind or "not_run", skip_reason if skip_reason is not None else _skip_reason(report)
     if report.passed:
         if hasattr(report, "wasxfail"):
             return "xpassed", f"expected to fail: {report.wasxfail}"

@@ -62,6 +62,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     context = item.stash.get(CONTEXT, None)
     report = outcome.get_result()
+    kind = skip_kind(call.excinfo)
     report.user_properties.append(
         (
             USER_PROPERTY,
@@ -69,8 +70,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 **props,
                 "stage": getattr(context, "stage", None),
                 "metrics": _jsonable(getattr(context, "metrics", {})),
-                "skip_kind": skip_kind(call.excinfo),
-                "skip_reason": getattr(call.excinfo.value, "msg", None) if skip_kind(call.excinfo) else None,
+                "skip_kind": kind,
+                "skip_reason": getattr(call.excinfo.value, "msg", None) if kind else None,
                 "timed_out": _timed_out(call.excinfo),
             },
         )
@@ -113,9 +114,9 @@ class Recorder:
         elif props is None:
             return
         elif report.when == "call" or (report.when == "setup" and not report.passed):
-            outcome, message = classify(report, props.get("skip_kind"), props.get("timed_out", False))
-            if outcome in ("unsupported", "not_run") and props.get("skip_reason") is not None:
-                message = props["skip_reason"]
+            outcome, message = classify(
+                report, props.get("skip_kind"), props.get("timed_out", False), props.get("skip_reason")
+            )
         else:
             return
         state.written.add(report.nodeid)
