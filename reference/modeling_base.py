@@ -219,7 +219,9 @@ class OptimizedModel(PreTrainedModel):
             files.fetch(where, **fetch)
         runtime = cls._load_runtime(path, **runtime_kwargs)
         preprocessors = _load_preprocessors(files, subfolder, config, hub_kwargs, fetch)
-        return cls({MAIN: runtime}, config, preprocessors, library=library)
+        model = cls({MAIN: runtime}, config, preprocessors, library=library)
+        model._load_extras(files, subfolder, fetch)
+        return model
 
     @classmethod
     def _export(
@@ -243,8 +245,11 @@ class OptimizedModel(PreTrainedModel):
         name = cls._export_artifacts(model, spec, config, library, Path(export_dir.name), **export_kwargs)
         del model
         runtime = cls._load_runtime(Path(export_dir.name) / name, **runtime_kwargs)
-        preprocessors = _load_preprocessors(files, subfolder, config, hub_kwargs, _fetch_kwargs(hub_kwargs))
-        return cls({MAIN: runtime}, config, preprocessors, library=library, export_dir=export_dir)
+        fetch = _fetch_kwargs(hub_kwargs)
+        preprocessors = _load_preprocessors(files, subfolder, config, hub_kwargs, fetch)
+        exported = cls({MAIN: runtime}, config, preprocessors, library=library, export_dir=export_dir)
+        exported._load_extras(files, subfolder, fetch)
+        return exported
 
     @classmethod
     def _task_name(cls) -> str:
@@ -365,6 +370,9 @@ class OptimizedModel(PreTrainedModel):
         path = out_dir / cls.default_file_name
         cls.exporter(plan_export(model, spec, config, library), path, **export_kwargs)
         return path.name
+
+    def _load_extras(self, files: hub.ModelFiles, subfolder: str, fetch: dict[str, bool]) -> None:
+        """Read what the task keeps beside config and artifacts (generation_config.json); base: nothing."""
 
     @classmethod
     def _artifact_companions(cls, path: Path) -> list[str]:

@@ -30,6 +30,9 @@ Example, the shape of a backend's runtime (see `reference/onnxruntime/modeling.p
         def io(self):
             return {"input_ids": np.dtype(np.int64)}, ["logits"]
 
+        def shapes(self):
+            return {"input_ids": [None, None]}
+
         def run(self, feed):
             return {"logits": feed["input_ids"].astype(np.float32)}
 
@@ -74,10 +77,14 @@ class Runtime(Protocol):
     def io(self) -> tuple[dict[str, np.dtype], list[str]]:
         """({input name: numpy dtype}, [output names]), in the artifact's order."""
 
+    def shapes(self) -> dict[str, list[int | None]]:
+        """{input name: its dims}, None where the axis is dynamic (a decoder's zero past is built from these)."""
+
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Outputs by name for `feed`, one array per input of `io()` with its dtype.
 
-        The arrays returned belong to the caller: a later call must not overwrite them.
+        The arrays returned belong to the caller: a later call must not overwrite them. Calls from
+        several threads at once must each get their own correct results.
         """
 
     def save(self, path: Path) -> None:

@@ -94,6 +94,14 @@ TASKS: dict[str, TaskSpec] = {
             "multiple-choice", "AutoModelForMultipleChoice", "MultipleChoiceModelOutput", "text", CHOICE_AXES
         ),
         TaskSpec(
+            "text-generation",
+            "AutoModelForCausalLM",
+            "CausalLMOutputWithPast",
+            "text",
+            TEXT_AXES,
+            generative=True,
+        ),
+        TaskSpec(
             "image-classification",
             "AutoModelForImageClassification",
             "ImageClassifierOutput",

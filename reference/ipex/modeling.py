@@ -75,6 +75,9 @@ class IPEXRuntime:
         inputs = {i["name"]: np.dtype(i["dtype"]) for i in self.export_info["inputs"]}
         return inputs, list(self._output_names)
 
+    def shapes(self) -> dict[str, list[int | None]]:
+        return {i["name"]: [None] * len(i["shape"]) for i in self.export_info["inputs"]}
+
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for spec in self.export_info["inputs"]:
             if feed[spec["name"]].ndim != len(spec["shape"]):

@@ -2,6 +2,7 @@
 
 from reference.onnxruntime.modeling import (
     ORTModel,
+    ORTModelForCausalLM,
     ORTModelForFeatureExtraction,
     ORTModelForImageClassification,
     ORTModelForMaskedLM,
@@ -13,6 +14,7 @@ from reference.onnxruntime.modeling import (
 
 __all__ = [
     "ORTModel",
+    "ORTModelForCausalLM",
     "ORTModelForFeatureExtraction",
     "ORTModelForImageClassification",
     "ORTModelForMaskedLM",

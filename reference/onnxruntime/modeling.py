@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from reference import onnx_files
+from reference.generation import CausalLM
 from reference.modeling_base import OptimizedModel
 from reference.runtime import CorruptArtifactError
 
@@ -74,7 +75,13 @@ class ORTRuntime:
         inputs = {i.name: np.dtype(_ORT_TYPES.get(i.type, np.float32)) for i in self.native.get_inputs()}
         return inputs, list(self._output_names)
 
+    def shapes(self) -> dict[str, list[int | None]]:
+        return {
+            i.name: [d if isinstance(d, int) else None for d in i.shape] for i in self.native.get_inputs()
+        }
+
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # InferenceSession.run is thread-safe, and its outputs are new arrays each call.
         return dict(zip(self._output_names, self.native.run(None, feed)))
 
     def save(self, path: Path) -> None:
@@ -128,3 +135,12 @@ class ORTModelForMultipleChoice(ORTModel):
 
 class ORTModelForImageClassification(ORTModel):
     export_feature = "image-classification"
+
+
+class ORTModelForCausalLM(CausalLM, ORTModel):
+    """A causal LM: one `model.onnx` decoder with `past_key_values.*` inputs and `present.*` outputs,
+    and `generate()` from transformers. Export option `use_cache` (default True; False gives a graph
+    without cache inputs); loading checks that a `use_cache` given agrees with the file."""
+
+    decoder_exporter = staticmethod(onnx_files.export_onnx)
+    export_kwargs = (*ORTModel.export_kwargs, "use_cache")

@@ -2,6 +2,7 @@
 
 from reference.openvino.modeling import (
     OVModel,
+    OVModelForCausalLM,
     OVModelForFeatureExtraction,
     OVModelForImageClassification,
     OVModelForMaskedLM,
@@ -13,6 +14,7 @@ from reference.openvino.modeling import (
 
 __all__ = [
     "OVModel",
+    "OVModelForCausalLM",
     "OVModelForFeatureExtraction",
     "OVModelForImageClassification",
     "OVModelForMaskedLM",

@@ -7,6 +7,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import openvino as ov
 import torch
 
@@ -84,3 +85,68 @@ def _accepts_other_sizes(plan: ExportPlan, images: list[int]) -> bool:
     except Exception:  # e.g. ViT: "Input image size (64*64) doesn't match model (32*32)"
         return False
     return True
+
+
+def export_openvino_decoder(plan: ExportPlan, path: Path, stateful: bool = True) -> None:
+    """A decoder graph (`reference.decoder_export`) as IR, through ONNX; with `stateful`, the KV cache
+    lives in the infer request (`make_stateful`) instead of going in and out at every step.
+
+    Converting the module directly fails on transformers' lazily created cache tensors (`aten::cat`
+    of an empty layer) and, with a boolean mask, gives NaN on fully padded rows; the ONNX route
+    meets neither, and costs about a second for these models.
+    """
+    with tempfile.TemporaryDirectory(prefix="optimum-conformance-onnx-") as tmp:
+        export_onnx(plan, Path(tmp) / "model.onnx")
+        model = ov.convert_model(Path(tmp) / "model.onnx")
+        for port, name in zip([*model.inputs, *model.outputs], [*plan.input_names, *plan.output_names]):
+            port.get_tensor().set_names({name})  # ONNX tensors that alias one another keep one name
+        if stateful and any(n.startswith("past_key_values.") for n in plan.input_names):
+            make_stateful(model)
+        ov.save_model(model, path, compress_to_fp16=False)  # before the ONNX weights disappear
+
+
+BEAM_IDX = "beam_idx"
+
+
+def make_stateful(model: ov.Model) -> None:
+    """Turn every `past_key_values.*` input / `present.*` output pair into a state of the request.
+
+    A `beam_idx` input (int32, one index per row) gathers the state's rows before use, so beam
+    search reorders the cache without taking it out. Each state starts, after `reset_state()`, as
+    zeros of length 0 with the batch of `input_ids`.
+    """
+    from openvino import opset13 as ops
+    from openvino._offline_transformations import apply_make_stateful_transformation
+
+    beam_idx = ops.parameter([-1], ov.Type.i32, name=BEAM_IDX)
+    beam_idx.output(0).get_tensor().set_names({BEAM_IDX})
+    pairs, shapes = {}, {}
+    for parameter in model.get_parameters():
+        name = parameter.output(0).get_any_name()
+        if not name.startswith("past_key_values."):
+            continue
+        consumers = list(parameter.output(0).get_target_inputs())
+        gathered = ops.gather(parameter, beam_idx, ops.constant(np.int64(0)))
+        for consumer in consumers:
+            consumer.replace_source_output(gathered.output(0))
+        pairs[name] = name.replace("past_key_values.", "present.", 1)
+        shapes[name + pairs[name]] = parameter.get_partial_shape()  # the variable id the pass gives
+    model.add_parameters([beam_idx])
+    input_ids = next(p for p in model.get_parameters() if "input_ids" in p.output(0).get_names())
+    apply_make_stateful_transformation(model, pairs)
+    batch = ops.gather(
+        ops.shape_of(input_ids), ops.constant(np.array([0], np.int64)), ops.constant(np.int64(0))
+    )
+    for op in model.get_ordered_ops():
+        if op.get_type_name() != "ReadValue":
+            continue
+        dims = [
+            batch,
+            *(
+                ops.constant(np.array([0 if d.is_dynamic else d.get_length()], np.int64))
+                for d in list(shapes[op.get_variable_id()])[1:]
+            ),
+        ]
+        # An initial value the CPU plugin needs (without one it refuses OPT) and that resets use.
+        op.set_arguments([ops.broadcast(ops.constant(np.float32(0)), ops.concat(dims, 0)).output(0)])
+        op.validate_and_infer_types()

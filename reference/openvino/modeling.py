@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,9 @@ import numpy as np
 import openvino as ov
 
 from reference import onnx_files
+from reference.generation import CausalLM
 from reference.modeling_base import MAIN, OptimizedModel, component_attribute
-from reference.openvino.export import SPATIAL_AXES, export_openvino
+from reference.openvino.export import BEAM_IDX, SPATIAL_AXES, export_openvino, export_openvino_decoder
 from reference.runtime import CorruptArtifactError
 
 # Devices that dispatch to others; they never appear in `Core().available_devices`.
@@ -31,6 +33,9 @@ class OVRuntime:
     """An `openvino.Model` compiled for a device on first use (a `reference.runtime.Runtime`).
 
     With `compile_only`, `native` is the `openvino.CompiledModel` itself and no `openvino.Model` is kept.
+    An `InferRequest` is not thread-safe and holds the state of a stateful model, so each thread
+    gets its own (`request`), made on its first call: one shared request gave wrong logits in 2 of
+    8 threads, and a lock would serialise threads that OpenVINO can run side by side.
     """
 
     def __init__(
@@ -43,9 +48,10 @@ class OVRuntime:
         self._output_names = [p.get_any_name() for p in native.outputs]
         self.compile_only = isinstance(native, ov.CompiledModel)
         self.compiled_model: ov.CompiledModel | None = native if self.compile_only else None
-        self.request: ov.InferRequest | None = native.create_infer_request() if self.compile_only else None
         self.compile_count = int(self.compile_only)  # compilations so far: one per model state
         self.modified = False  # reshaped or halved: the source files no longer describe the model
+        self._lock = threading.Lock()
+        self._local = threading.local()  # this thread's (compiled model, request) pair
 
     @classmethod
     def companions(cls, path: Path) -> list[str]:
@@ -78,17 +84,32 @@ class OVRuntime:
         inputs = {p.get_any_name(): np.dtype(p.get_element_type().to_dtype()) for p in self.native.inputs}
         return inputs, list(self._output_names)
 
+    def shapes(self) -> dict[str, list[int | None]]:
+        return {
+            p.get_any_name(): [None if d.is_dynamic else d.get_length() for d in p.get_partial_shape()]
+            for p in self.native.inputs
+        }
+
     def compile(self) -> OVRuntime:
         """Compile for `device` with `ov_config`, once per model state."""
-        if self.request is None:
-            self.compiled_model = _core().compile_model(self.native, self.device, self.ov_config)
-            self.compile_count += 1
-            self.request = self.compiled_model.create_infer_request()
+        with self._lock:
+            if self.compiled_model is None:
+                self.compiled_model = _core().compile_model(self.native, self.device, self.ov_config)
+                self.compile_count += 1
         return self
 
+    @property
+    def request(self) -> ov.InferRequest | None:
+        """This thread's infer request, once compiled (None before)."""
+        compiled = self.compiled_model
+        if compiled is None:
+            return None
+        if getattr(self._local, "compiled", None) is not compiled:
+            self._local.compiled, self._local.request = compiled, compiled.create_infer_request()
+        return self._local.request
+
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self.request is None:
-            self.compile()
+        self.compile()
         try:
             # share_outputs=False copies the results out of the request's buffers, reused next call.
             results = self.request.infer(feed, share_inputs=True, share_outputs=False)
@@ -108,12 +129,12 @@ class OVRuntime:
     def changed(self) -> None:
         """The model was reshaped or halved: save serialises it, the next call compiles it again."""
         self.modified = True
-        self.request = self.compiled_model = None
+        self.compiled_model = None
 
     def to(self, device: str) -> None:
         """Compile for `device` (a checked name) on the next call."""
         self.device = device
-        self.request = self.compiled_model = None
+        self.compiled_model = None
 
     def _check_shapes(self, feed: dict[str, np.ndarray], error: RuntimeError) -> None:
         """Turn OpenVINO's shape error into a ValueError that says what to do."""
@@ -148,7 +169,7 @@ class OVModel(OptimizedModel):
     ov_config = component_attribute("ov_config", "The compile properties (with the f32/LATENCY defaults).")
     compile_only = component_attribute("compile_only", "Loaded with compile_only=True: no openvino.Model.")
     compiled_model = component_attribute("compiled_model", "The openvino.CompiledModel, once compiled.")
-    request = component_attribute("request", "The one openvino.InferRequest, once compiled.")
+    request = component_attribute("request", "This thread's openvino.InferRequest, once compiled.")
     _device = component_attribute("device", "The OpenVINO device name, upper case.")
     _compile_count = component_attribute("compile_count", "Compilations so far (tests: one per state).")
 
@@ -275,3 +296,81 @@ class OVModelForMultipleChoice(OVModel):
 
 class OVModelForImageClassification(OVModel):
     export_feature = "image-classification"
+
+
+class OVModelForCausalLM(CausalLM, OVModel):
+    """A causal LM as one `openvino_model.xml` decoder, and `generate()` from transformers.
+
+    Export options: `use_cache` (default True) and `stateful` (default: `use_cache`). A stateful
+    model keeps the KV cache in its infer request, one per thread: the past it returns holds only
+    the shape, and a call with `past_key_values=None` starts a new sequence. Stateless models take
+    and return the cache as arrays, like ONNX Runtime. Loading checks that the `use_cache` and
+    `stateful` given agree with the file.
+    """
+
+    decoder_exporter = staticmethod(export_openvino_decoder)
+    export_kwargs = ("use_cache", "stateful")
+    cache_kwargs = ("use_cache", "stateful")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sequence = threading.local()  # this thread's stateful sequence: length and beam order
+
+    @property
+    def stateful(self) -> bool:
+        return BEAM_IDX in self.input_dtypes
+
+    def _holds_cache(self) -> bool:
+        return self.stateful
+
+    def _cache_option(self, name: str) -> bool:
+        return self.stateful if name == "stateful" else self.use_cache
+
+    @classmethod
+    def _export_artifacts(
+        cls, model: Any, spec: Any, config: Any, library: str, out_dir: Path, **kwargs: Any
+    ) -> str:
+        use_cache = kwargs.get("use_cache")
+        stateful = kwargs.pop("stateful", None)
+        if stateful and use_cache is False:
+            raise ValueError("stateful=True keeps the KV cache in the model, so it needs use_cache=True.")
+        kwargs["stateful"] = use_cache is not False if stateful is None else bool(stateful)
+        return super()._export_artifacts(model, spec, config, library, out_dir, **kwargs)
+
+    def _cache_feed(self, pairs: list | None, batch: int) -> dict[str, np.ndarray]:
+        if not self.stateful:
+            return super()._cache_feed(pairs, batch)
+        self.compile()
+        sequence = self._sequence
+        if pairs is None:
+            self.request.reset_state()
+            sequence.length, sequence.beam_idx = 0, None
+        else:
+            given = int(pairs[0][0].shape[self.past_axis])
+            if given != getattr(sequence, "length", None):
+                raise ValueError(
+                    f"This stateful model's state holds {getattr(sequence, 'length', 0)} tokens in this thread, "
+                    f"but the past given has {given}: pass the past the previous call returned, or None to "
+                    "start a new sequence."
+                )
+        beam_idx = getattr(sequence, "beam_idx", None)
+        sequence.beam_idx = None
+        return {BEAM_IDX: np.arange(batch, dtype=np.int32) if beam_idx is None else beam_idx}
+
+    def _cache_result(self, outputs: dict[str, np.ndarray], batch: int, length: int) -> tuple:
+        if not self.stateful:
+            return super()._cache_result(outputs, batch, length)
+        self._sequence.length = length
+        # Shape only (batch x length zeros): generate() reads the past length from it; the state stays inside.
+        marker = np.zeros((batch, 1, length, 1), np.float32)
+        return ((marker, marker),)
+
+    def _reorder_cache(self, past: tuple, beam_idx: Any) -> tuple:
+        if not self.stateful:
+            return super()._reorder_cache(past, beam_idx)
+        self._sequence.beam_idx = _to_numpy_int32(beam_idx)
+        return tuple(tuple(t.index_select(0, beam_idx) for t in pair) for pair in past)
+
+
+def _to_numpy_int32(value: Any) -> np.ndarray:
+    return np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value, dtype=np.int32)

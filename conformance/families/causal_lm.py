@@ -1,0 +1,128 @@
+"""The causal-LM family: decoders that generate text, with a KV cache.
+
+Zoo models are tiny random decoders (hidden 32, 2 layers) of nine architectures, each with an
+offline word-level tokenizer whose bos/eos/pad ids sit inside the vocabulary: with the default
+ids (gpt2's eos is 50256) of a tiny vocabulary, an eos could never be generated and eos handling
+would go untested. Tokenizers pad on the left, as generation needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from conformance.families import Arch, Family, Task
+from conformance.families.encoder import INIT, WORDS
+from conformance.families.forward import pytorch_forward
+
+SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]  # ids 0..3
+SPECIAL_IDS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}
+MAX_POSITIONS = 128
+PROMPTS = ["hello world , this is a good movie", "paris is a city", "the cat and the dog are great"]
+_TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 37}
+_ROPE = {**_TINY, "num_key_value_heads": 2, "max_position_embeddings": MAX_POSITIONS}
+
+TASKS = (Task("text-generation", "AutoModelForCausalLM", "CausalLM"),)
+
+
+def _arch(name: str, config_class: str, config_kwargs: dict[str, Any]) -> Arch:
+    return Arch(name, config_class, {**config_kwargs, **INIT, **SPECIAL_IDS}, ("text-generation",))
+
+
+class CausalLMFamily(Family):
+    name = "causal_lm"
+    modality = "text"
+    tasks = TASKS
+    archs = (
+        _arch("gpt2", "GPT2Config", {"n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": MAX_POSITIONS}),
+        _arch("llama", "LlamaConfig", _ROPE),
+        _arch("mistral", "MistralConfig", {**_ROPE, "sliding_window": None}),
+        _arch("qwen2", "Qwen2Config", _ROPE),
+        _arch("phi", "PhiConfig", {**_TINY, "max_position_embeddings": MAX_POSITIONS}),
+        _arch("gemma", "GemmaConfig", {**_ROPE, "head_dim": 8}),
+        _arch(
+            "opt",
+            "OPTConfig",
+            {**_TINY, "ffn_dim": 37, "word_embed_proj_dim": 32, "max_position_embeddings": MAX_POSITIONS},
+        ),
+        _arch("bloom", "BloomConfig", {"hidden_size": 32, "n_layer": 2, "n_head": 4}),
+        _arch("falcon", "FalconConfig", {**_TINY, "new_decoder_architecture": False, "multi_query": True}),
+    )
+    representative = ("llama", "text-generation")
+    capabilities = frozenset({"forward", "generate"})
+
+    def config_kwargs(self, arch: Arch, task: str, overrides: Any) -> dict[str, Any]:
+        kwargs = super().config_kwargs(arch, task, overrides)
+        kwargs.setdefault("vocab_size", len(vocabulary()))
+        return kwargs
+
+    def build(self, arch: Arch, task: str, config_kwargs: dict[str, Any], folder: Path) -> None:
+        import torch
+        import transformers
+
+        from conformance.zoo import SEED
+
+        config = getattr(transformers, arch.config_class)(**config_kwargs)
+        torch.manual_seed(SEED)
+        net = transformers.AutoModelForCausalLM.from_config(config).eval()
+        net.generation_config = transformers.GenerationConfig(**SPECIAL_IDS)
+        net.save_pretrained(folder, safe_serialization=True)
+        tokenizer().save_pretrained(folder)
+
+    def sample_inputs(
+        self, folder: Path, task: str, batch_size: int, sequence_length: int | None, rng: Any
+    ) -> dict[str, Any]:
+        """`batch_size` prompts of different lengths, left-padded to the longest."""
+        import numpy as np
+        from transformers import AutoTokenizer
+
+        encode = AutoTokenizer.from_pretrained(folder)
+        texts = []
+        for row in range(batch_size):
+            length = max(1, (sequence_length or 8) - row * 2)
+            texts.append(" ".join(WORDS[int(i)] for i in rng.integers(0, len(WORDS), size=length)))
+        encoded = encode(texts, padding=True, return_tensors="np")
+        return {k: v.astype(np.int64) for k, v in encoded.items()}
+
+    def load_oracle(self, folder: Path, task: str) -> Any:
+        import transformers
+
+        return transformers.AutoModelForCausalLM.from_pretrained(folder).eval()
+
+    def oracle(self, net: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+        return pytorch_forward(net, inputs)
+
+    def pipeline_sample(self, arch: Arch, task: str, source: Path) -> tuple[dict[str, Any], Any] | None:
+        from transformers import AutoTokenizer
+
+        return {"tokenizer": AutoTokenizer.from_pretrained(source)}, PROMPTS[1]
+
+
+def vocabulary() -> list[str]:
+    return list(dict.fromkeys([*SPECIALS, *",.!?'-", *WORDS]))
+
+
+def tokenizer() -> Any:
+    """A word-level fast tokenizer over `vocabulary()`, left padding, no specials added."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: i for i, token in enumerate(vocabulary())}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
+    )
+    backend.decoder = decoders.WordPiece(prefix="##", cleanup=True)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        padding_side="left",
+        model_input_names=["input_ids", "attention_mask"],
+        model_max_length=MAX_POSITIONS,
+    )
+
+
+CAUSAL_LM = CausalLMFamily()
