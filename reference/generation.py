@@ -23,8 +23,8 @@ import numpy as np
 from transformers import GenerationConfig, GenerationMixin
 
 from reference import hub
-from reference.decoder_export import DecoderLayout, plan_decoder_export, traceable_masks
-from reference.modeling_base import _is_torch, _to_numpy
+from reference.decoder_export import cache_tensors, plan_decoder_export, traceable_masks
+from reference.modeling_base import MAIN, _is_torch, _to_numpy
 
 GENERATION_CONFIG = "generation_config.json"
 # Keyword arguments transformers' generate() passes that change nothing for a decoder graph.
@@ -72,21 +72,12 @@ class CausalLM(GenerationMixin):
     def _export_artifacts(
         cls, model: Any, spec: Any, config: Any, library: str, out_dir: Path, **export_kwargs: Any
     ) -> str:
-        if not cls.can_generate_with(model):
-            raise ValueError(
-                f"{type(model).__name__} cannot generate text: {cls.__name__} needs a causal LM "
-                "(a class of AutoModelForCausalLM)."
-            )
         use_cache = export_kwargs.pop("use_cache", None)
         plan, _ = plan_decoder_export(model, use_cache=True if use_cache is None else bool(use_cache))
         path = out_dir / cls.default_file_name
         with traceable_masks():
             cls.decoder_exporter(plan, path, **export_kwargs)
         return path.name
-
-    @staticmethod
-    def can_generate_with(model: Any) -> bool:
-        return hasattr(model, "get_output_embeddings") and model.get_output_embeddings() is not None
 
     def _load_extras(self, files: hub.ModelFiles, subfolder: str, fetch: dict[str, bool]) -> None:
         """A shipped generation_config.json wins over the one made from the config."""
@@ -181,7 +172,7 @@ class CausalLM(GenerationMixin):
         if not self.past_names:
             return {}
         if pairs is None:
-            shapes = self.components["model"].shapes()
+            shapes = self.components[MAIN].shapes()
             feed = {}
             for name in self.past_names:
                 dims = [0 if d is None else d for d in shapes[name]]
@@ -238,28 +229,20 @@ class CausalLM(GenerationMixin):
     def _supports_default_dynamic_cache(self) -> bool:
         return False
 
-    @property
-    def layout(self) -> DecoderLayout:
-        return DecoderLayout(len(self.past_names) // 2, self.past_axis, "position_ids" in self.input_dtypes)
-
 
 def _as_pairs(past: Any) -> list[tuple[Any, Any]] | None:
     """A legacy tuple of (key, value) pairs or a transformers Cache, as a list of pairs; None if empty."""
     if past is None:
         return None
     if hasattr(past, "layers") or hasattr(past, "key_cache"):  # a transformers Cache
-        from reference.decoder_export import cache_tensors
-
         flat = cache_tensors(past)
-        pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
-    else:
-        pairs = [tuple(pair) for pair in past]
-    if not pairs or any(len(p) != 2 or getattr(p[0], "shape", None) is None for p in pairs):
-        return None if not pairs or all(len(p) == 0 for p in pairs) else _bad_past(past)
+        past = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+    pairs = [tuple(pair) for pair in past]
+    if all(len(pair) == 0 for pair in pairs):  # empty: no past yet
+        return None
+    if any(len(pair) != 2 or not hasattr(pair[0], "shape") for pair in pairs):
+        raise ValueError(
+            "past_key_values must be a tuple of (key, value) pairs per layer, as this model returns; "
+            f"got {type(past).__name__}."
+        )
     return pairs
-
-
-def _bad_past(past: Any) -> None:
-    raise ValueError(
-        f"past_key_values must be a tuple of (key, value) pairs per layer, as this model returns; got {type(past).__name__}."
-    )

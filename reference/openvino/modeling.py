@@ -14,7 +14,7 @@ import openvino as ov
 
 from reference import onnx_files
 from reference.generation import CausalLM
-from reference.modeling_base import MAIN, OptimizedModel, component_attribute
+from reference.modeling_base import MAIN, OptimizedModel, _to_numpy, component_attribute
 from reference.openvino.export import BEAM_IDX, SPATIAL_AXES, export_openvino, export_openvino_decoder
 from reference.runtime import CorruptArtifactError
 
@@ -368,9 +368,5 @@ class OVModelForCausalLM(CausalLM, OVModel):
     def _reorder_cache(self, past: tuple, beam_idx: Any) -> tuple:
         if not self.stateful:
             return super()._reorder_cache(past, beam_idx)
-        self._sequence.beam_idx = _to_numpy_int32(beam_idx)
+        self._sequence.beam_idx = _to_numpy(beam_idx).astype(np.int32)
         return tuple(tuple(t.index_select(0, beam_idx) for t in pair) for pair in past)
-
-
-def _to_numpy_int32(value: Any) -> np.ndarray:
-    return np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value, dtype=np.int32)
