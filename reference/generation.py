@@ -3,8 +3,9 @@
 `CausalLM` is mixed in before a backend's model class (`class ORTModelForCausalLM(CausalLM,
 ORTModel)`). The graph comes from `reference.decoder_export`: past and present KV as
 `past_key_values.{i}.key|value` / `present.{i}.key|value`, and a zero-length past at the first
-step. The model returns the cache as a tuple of (key, value) pairs, the form every transformers
-version from 4.55 to 5.x carries through `generate()` and reorders with `_reorder_cache`.
+step. The model returns the cache as `PairCache`, a list of (key, value) pairs: the legacy form every
+transformers version from 4.55 to 5.x carries through `generate()` and reorders with `_reorder_cache`,
+plus the two methods assisted generation calls on it (`get_seq_length`, and `crop` in place).
 
 A backend that keeps the cache inside the runtime (OpenVINO stateful) overrides `_cache_feed`,
 `_cache_result` and `_reorder_cache`; everything else (inputs, masks, positions, errors, the
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import transformers
 from transformers import GenerationConfig, GenerationMixin
 
 from reference import hub
@@ -27,6 +29,8 @@ from reference.decoder_export import cache_tensors, plan_decoder_export, traceab
 from reference.modeling_base import MAIN, _is_torch, _to_numpy
 
 GENERATION_CONFIG = "generation_config.json"
+# transformers 5 hands the model its cache as `cache=`; 4.x as `past_key_values=`.
+GENERATE_TAKES_CACHE = int(transformers.__version__.split(".")[0]) >= 5
 # Keyword arguments transformers' generate() passes that change nothing for a decoder graph.
 GENERATE_EXTRAS = frozenset(
     {"cache_position", "output_attentions", "output_hidden_states", "logits_to_keep", "token_type_ids"}
@@ -189,13 +193,13 @@ class CausalLM(GenerationMixin):
             for name, value in zip(self.past_names, flat)
         }
 
-    def _cache_result(self, outputs: dict[str, np.ndarray], batch: int, length: int) -> tuple:
+    def _cache_result(self, outputs: dict[str, np.ndarray], batch: int, length: int) -> list[tuple]:
         """The cache to return: (key, value) per layer, from the present outputs."""
         flat = [outputs[name] for name in self.present_names]
-        return tuple((flat[i], flat[i + 1]) for i in range(0, len(flat), 2))
+        return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     def _causal_output(
-        self, logits: np.ndarray, cache: tuple | None, use_torch: bool, return_dict: bool | None
+        self, logits: np.ndarray, cache: list[tuple] | None, use_torch: bool, return_dict: bool | None
     ) -> Any:
         from transformers.modeling_outputs import CausalLMOutputWithPast
 
@@ -204,20 +208,33 @@ class CausalLM(GenerationMixin):
 
             logits = torch.from_numpy(np.ascontiguousarray(logits))
             if cache is not None:
-                cache = tuple(
-                    tuple(torch.from_numpy(np.ascontiguousarray(t)) for t in pair) for pair in cache
-                )
+                cache = [tuple(torch.from_numpy(np.ascontiguousarray(t)) for t in pair) for pair in cache]
+        if cache is not None:
+            cache = PairCache(cache, past_axis=self.past_axis)
         result = CausalLMOutputWithPast(logits=logits, past_key_values=cache)
         return result.to_tuple() if return_dict is False else result
 
     # ------------------------------------------------------------------ what GenerationMixin asks of its host
 
-    def _reorder_cache(self, past: tuple, beam_idx: Any) -> tuple:
+    def _reorder_cache(self, past: PairCache, beam_idx: Any) -> PairCache:
         """Beam search: the cache rows of the beams kept, in order."""
-        return tuple(tuple(t.index_select(0, beam_idx.to(t.device)) for t in pair) for pair in past)
+        rows = [tuple(t.index_select(0, beam_idx.to(t.device)) for t in pair) for pair in past]
+        return PairCache(rows, past_axis=self.past_axis)
 
-    def _prepare_cache_for_generation(self, *args: Any, **kwargs: Any) -> None:
-        """The cache is the graph's: generate() must not put a transformers Cache object in its place."""
+    def _prepare_cache_for_generation(
+        self, generation_config: GenerationConfig, model_kwargs: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> None:
+        """The cache is the graph's, never a transformers Cache. transformers 5 wants one in
+        `model_kwargs["cache"]` before the first step (assisted decoding refuses to start without):
+        an empty `PairCache`, which the first call reads as no past. 4.x starts from None."""
+        if (
+            GENERATE_TAKES_CACHE
+            and generation_config.use_cache is not False
+            and self.use_cache
+            and not self._is_stateful
+            and model_kwargs.get("cache") is None
+        ):
+            model_kwargs["cache"] = PairCache(past_axis=self.past_axis)
 
     @classmethod
     def is_remote_code(cls) -> bool:
@@ -228,6 +245,38 @@ class CausalLM(GenerationMixin):
 
     def _supports_default_dynamic_cache(self) -> bool:
         return False
+
+
+class PairCache(list):
+    """The KV cache a `CausalLM` returns: one (key, value) pair per layer, sequence on `past_axis`.
+
+    A list, not a tuple, because assisted generation rolls rejected draft tokens back in place:
+    transformers 4.5x calls `crop(kept_length)`, 5.x checks `is_croppable` and calls
+    `crop(-tokens_to_drop)`. Cropping slices the arrays; it never writes into them.
+    """
+
+    is_croppable = True
+    is_compileable = False
+
+    @property
+    def is_linear(self) -> list[bool]:
+        return [False] * len(self)  # transformers 5 asks per layer: attention layers, none recurrent
+
+    def activate_past_recording(self) -> None:
+        """Nothing to switch on: the arrays always hold the whole past, so any crop can be undone."""
+
+    def __init__(self, pairs: Any = (), past_axis: int = 2) -> None:
+        super().__init__(pairs)
+        self.past_axis = past_axis
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return int(self[layer_idx][0].shape[self.past_axis]) if self else 0
+
+    def crop(self, max_length: int) -> None:
+        """Keep the first `max_length` tokens; a negative value drops that many from the end."""
+        keep = max_length if max_length >= 0 else max(self.get_seq_length() + max_length, 0)
+        window = (slice(None),) * self.past_axis + (slice(0, keep),)
+        self[:] = [tuple(t[window] for t in pair) for pair in self]
 
 
 def _as_pairs(past: Any) -> list[tuple[Any, Any]] | None:

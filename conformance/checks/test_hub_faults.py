@@ -55,6 +55,7 @@ def fast_failing_client() -> Iterator[None]:
         functions.append(getattr(streaming, "__wrapped__", streaming))  # under @contextmanager
     saved = [(f, f.__kwdefaults__) for f in functions if "base_wait_time" in (f.__kwdefaults__ or {})]
     timeouts = {n: getattr(constants, n) for n in ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")}
+    pin_progress_lock()
     waits = {"base_wait_time": RETRY_WAITS_S[0], "max_wait_time": RETRY_WAITS_S[1]}
     for function, defaults in saved:
         function.__kwdefaults__ = {**defaults, **waits}
@@ -285,6 +286,18 @@ def test_input_hub_faults(check: CheckContext) -> None:
     failures = {k: v for k, v in failures.items() if v}
     with check.at("push" if any(k.startswith("push") for k in failures) else "load"):
         assert not failures, "; ".join(f"{k}: {v}" for k, v in failures.items())
+
+
+def pin_progress_lock() -> None:
+    """Give tqdm's base class its write lock before scenarios run side by side. huggingface_hub
+    uploads and downloads through tqdm's thread_map, whose ensure_lock deletes the class lock on
+    exit when it found none on entry: with two transfers in flight, the first to finish deletes the
+    lock the other's bars still use (AttributeError: 'tqdm' object has no attribute '_lock'). Once
+    the base class holds one, every subclass inherits it and no exit deletes it. One process never
+    runs two transfers at once in normal use, so this is the harness's doing, not the backend's."""
+    from tqdm import tqdm
+
+    tqdm.get_lock()
 
 
 def _run(scenario: Callable[[], str]) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 import openvino as ov
 
 from reference import onnx_files
-from reference.generation import CausalLM
+from reference.generation import CausalLM, PairCache
 from reference.modeling_base import MAIN, OptimizedModel, _to_numpy, component_attribute
 from reference.openvino.export import BEAM_IDX, SPATIAL_AXES, export_openvino, export_openvino_decoder
 from reference.runtime import CorruptArtifactError
@@ -320,6 +320,11 @@ class OVModelForCausalLM(CausalLM, OVModel):
     def stateful(self) -> bool:
         return BEAM_IDX in self.input_dtypes
 
+    @property
+    def _is_stateful(self) -> bool:
+        # generate() refuses assisted decoding for stateful hosts: the state cannot be rolled back.
+        return self.stateful
+
     def _holds_cache(self) -> bool:
         return self.stateful
 
@@ -357,16 +362,15 @@ class OVModelForCausalLM(CausalLM, OVModel):
         sequence.beam_idx = None
         return {BEAM_IDX: np.arange(batch, dtype=np.int32) if beam_idx is None else beam_idx}
 
-    def _cache_result(self, outputs: dict[str, np.ndarray], batch: int, length: int) -> tuple:
+    def _cache_result(self, outputs: dict[str, np.ndarray], batch: int, length: int) -> list[tuple]:
         if not self.stateful:
             return super()._cache_result(outputs, batch, length)
         self._sequence.length = length
         # Shape only (batch x length zeros): generate() reads the past length from it; the state stays inside.
         marker = np.zeros((batch, 1, length, 1), np.float32)
-        return ((marker, marker),)
+        return [(marker, marker)]
 
-    def _reorder_cache(self, past: tuple, beam_idx: Any) -> tuple:
-        if not self.stateful:
-            return super()._reorder_cache(past, beam_idx)
-        self._sequence.beam_idx = _to_numpy(beam_idx).astype(np.int32)
-        return tuple(tuple(t.index_select(0, beam_idx) for t in pair) for pair in past)
+    def _reorder_cache(self, past: PairCache, beam_idx: Any) -> PairCache:
+        if self.stateful:  # the state is reordered inside the graph, by the next call's beam_idx
+            self._sequence.beam_idx = _to_numpy(beam_idx).astype(np.int32)
+        return super()._reorder_cache(past, beam_idx)

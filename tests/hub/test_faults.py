@@ -181,3 +181,29 @@ def test_in_process_fault_api(tmp_path):
         conn.getresponse().read()
         assert time.monotonic() - started >= 0.2
         conn.close()
+
+
+@pytest.mark.parametrize("pinned", [False, True])
+def test_overlapping_transfers_keep_the_progress_lock(monkeypatch: pytest.MonkeyPatch, pinned: bool) -> None:
+    """input.hub_faults runs transfers side by side; huggingface_hub's thread_map deletes tqdm's
+    class lock when the first overlapping transfer ends, unless the harness pinned one first."""
+    from huggingface_hub.utils import tqdm as hf_tqdm
+    from tqdm import tqdm
+    from tqdm.contrib.concurrent import ensure_lock
+
+    from conformance.checks.test_hub_faults import pin_progress_lock
+
+    for cls in (hf_tqdm, tqdm):
+        monkeypatch.delattr(cls, "_lock", raising=False)
+    if pinned:
+        pin_progress_lock()
+    first, second = ensure_lock(hf_tqdm), ensure_lock(hf_tqdm)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first transfer ends while the second one runs
+    try:
+        assert hasattr(hf_tqdm, "_lock") is pinned
+    finally:
+        second.__exit__(None, None, None)
+        monkeypatch.undo()
+        tqdm.get_lock()

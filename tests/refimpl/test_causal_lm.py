@@ -153,6 +153,70 @@ def test_prefill_logits_match_on_real_positions(backend: str, arch: str, zoo_roo
 ARCH = "llama"
 
 
+# More of generate()'s options, on two archs: sampling with beams, a length limit counted with the
+# prompt, and a list of eos ids (one of them frequent, so rows stop at different steps).
+OPTIONS = {
+    "beam-sampling": {"num_beams": 4, "do_sample": True, "top_k": 0, "max_new_tokens": NEW_TOKENS},
+    "max_length": {"max_length": 14},
+    "eos-list": {"eos_token_id": [SPECIAL_IDS["eos_token_id"], 5, 9], "max_new_tokens": NEW_TOKENS},
+}
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_more_generate_options_match_transformers(backend: str, arch: str, zoo_root: Path) -> None:
+    torch_model = oracle(arch, zoo_root)
+    inputs = batch(checkpoint(arch, zoo_root))
+    model = load(backend, exported(backend, arch, zoo_root))
+    for name, options in OPTIONS.items():
+        config = transformers.GenerationConfig(**{**SPECIAL_IDS, **options})
+        expected = generate(torch_model, inputs, config)
+        got = generate(model, inputs, config)
+        assert torch.equal(got, expected), f"{name}: {got.tolist()} != {expected.tolist()}"
+    assert got.shape[1] <= inputs["input_ids"].shape[1] + NEW_TOKENS
+    assert (
+        generate(model, inputs, transformers.GenerationConfig(**SPECIAL_IDS, **OPTIONS["max_length"])).shape[
+            1
+        ]
+        == 14
+    )
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_assisted_generation_gives_the_greedy_tokens(backend: str, zoo_root: Path) -> None:
+    """A draft model of another arch (same tokenizer, other weights) proposes tokens the main model
+    mostly rejects, so both caches are cropped back at nearly every step; greedy assisted decoding
+    must still give plain greedy's tokens. A stateful model cannot roll its state back: generate()
+    refuses it with a clear error."""
+    prompt = {k: v[:1] for k, v in batch(checkpoint("llama", zoo_root)).items()}  # assisted: batch 1
+    prompt = {k: v[:, v.shape[1] - int(prompt["attention_mask"].sum()) :] for k, v in prompt.items()}
+    config = transformers.GenerationConfig(max_new_tokens=NEW_TOKENS, do_sample=False, **SPECIAL_IDS)
+    expected = generate(oracle("llama", zoo_root), prompt, config)
+    main = load(backend, exported(backend, "llama", zoo_root))
+    draft = load(backend, exported(backend, "gpt2", zoo_root))
+    if getattr(main, "stateful", False):
+        with pytest.raises(ValueError, match="stateful"):
+            main.generate(**prompt, generation_config=config, assistant_model=draft)
+        return
+    draft_alone = generate(draft, prompt, config)
+    assert not torch.equal(draft_alone, expected), "the draft must disagree, or nothing gets cropped"
+    got = main.generate(**prompt, generation_config=config, assistant_model=draft)
+    assert torch.equal(got, expected), f"{got.tolist()} != {expected.tolist()}"
+
+
+def test_pair_cache_crops_by_length_and_from_the_end() -> None:
+    from reference.generation import PairCache
+
+    keys = torch.arange(2 * 1 * 6 * 1.0).reshape(2, 1, 6, 1)
+    cache = PairCache([(keys, keys + 1)])
+    assert cache.get_seq_length() == 6 and cache.is_croppable
+    cache.crop(4)  # transformers 4.5x: keep the first 4
+    assert cache.get_seq_length() == 4 and torch.equal(cache[0][0], keys[:, :, :4])
+    cache.crop(-1)  # transformers 5: drop the last one
+    assert cache.get_seq_length() == 3 and torch.equal(cache[0][1], keys[:, :, :3] + 1)
+    assert torch.equal(keys, torch.arange(12.0).reshape(2, 1, 6, 1)), "crop must not write into the arrays"
+
+
 @pytest.mark.parametrize("backend", list(BACKENDS))
 def test_forward_defaults_and_numpy(backend: str, zoo_root: Path) -> None:
     model = load(backend, exported(backend, ARCH, zoo_root))
