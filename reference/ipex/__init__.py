@@ -58,6 +58,7 @@ if _problem:
 
 from reference.ipex.modeling import (  # noqa: E402 (only once the versions are known to fit)
     IPEXModel,
+    IPEXModelForCausalLM,
     IPEXModelForFeatureExtraction,
     IPEXModelForImageClassification,
     IPEXModelForMaskedLM,
@@ -69,6 +70,7 @@ from reference.ipex.modeling import (  # noqa: E402 (only once the versions are 
 
 __all__ = [
     "IPEXModel",
+    "IPEXModelForCausalLM",
     "IPEXModelForFeatureExtraction",
     "IPEXModelForImageClassification",
     "IPEXModelForMaskedLM",

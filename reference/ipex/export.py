@@ -101,7 +101,12 @@ def export_torchscript(plan: ExportPlan, path: Path, dtype: str | torch.dtype | 
         "format": FORMAT,
         "dtype": DTYPE_NAMES[dtype],
         "inputs": [
-            {"name": name, "dtype": str(x.dtype).removeprefix("torch."), "shape": list(x.shape)}
+            {
+                "name": name,
+                "dtype": str(x.dtype).removeprefix("torch."),
+                "shape": list(x.shape),
+                "dynamic_axes": sorted(plan.dynamic_axes.get(name, {})),
+            }
             for name, x in zip(plan.input_names, plan.example)
         ],
         "outputs": plan.output_names,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from reference.generation import CausalLM
 from reference.ipex.export import (
     EXPORT_INFO,
     autocast,
@@ -76,7 +77,15 @@ class IPEXRuntime:
         return inputs, list(self._output_names)
 
     def shapes(self) -> dict[str, list[int | None]]:
-        return {i["name"]: [None] * len(i["shape"]) for i in self.export_info["inputs"]}
+        """Export shapes with the dynamic axes as None (archives written before the axes were
+        recorded: every axis None)."""
+        shapes = {}
+        for spec in self.export_info["inputs"]:
+            dynamic = spec.get("dynamic_axes", range(len(spec["shape"])))
+            shapes[spec["name"]] = [
+                None if axis in dynamic else size for axis, size in enumerate(spec["shape"])
+            ]
+        return shapes
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for spec in self.export_info["inputs"]:
@@ -200,3 +209,13 @@ class IPEXModelForMultipleChoice(IPEXModel):
 
 class IPEXModelForImageClassification(IPEXModel):
     export_feature = "image-classification"
+
+
+class IPEXModelForCausalLM(CausalLM, IPEXModel):
+    """A causal LM: one traced `model.pt` decoder with `past_key_values.*` inputs and `present.*`
+    outputs, and `generate()` from transformers. Export options `dtype` and `use_cache` (default
+    True; False gives a graph without cache inputs); loading checks a `use_cache` given against the
+    archive."""
+
+    decoder_exporter = staticmethod(export_torchscript)
+    export_kwargs = (*IPEXModel.export_kwargs, "use_cache")
