@@ -328,6 +328,35 @@ class OVModelForCausalLM(CausalLM, OVModel):
     def _holds_cache(self) -> bool:
         return self.stateful
 
+    def reshape(
+        self, batch_size: int, sequence_length: int = -1, height: int | None = None, width: int | None = None
+    ) -> OVModelForCausalLM:
+        """Fix the batch size (-1: dynamic) of every input, the past included; recompiles lazily.
+
+        The sequence axes stay dynamic: generation feeds the prompt, then one token per step,
+        against a past and a mask that grow, so no single sequence length fits every call.
+        """
+        if sequence_length not in (-1, None) or height is not None or width is not None:
+            raise ValueError(
+                f"{type(self).__name__}.reshape fixes only the batch size: generation changes the sequence "
+                f"length at every step, so sequence_length={sequence_length} cannot be static. Call "
+                "reshape(batch_size) (or reshape(batch_size, -1))."
+            )
+        self._refuse_if_compile_only("reshape")
+        shapes = {}
+        for port in self.model.inputs:
+            shape = port.get_partial_shape()
+            shape[0] = batch_size  # batch leads every input; beam_idx is (batch,)
+            shapes[port.get_any_name()] = shape
+        try:
+            self.model.reshape(shapes)
+        except RuntimeError as error:
+            raise ValueError(
+                f"Cannot reshape {type(self).__name__} to batch {batch_size}: {error}"
+            ) from error
+        self.components[MAIN].changed()
+        return self
+
     def _cache_option(self, name: str) -> bool:
         return self.stateful if name == "stateful" else self.use_cache
 

@@ -208,6 +208,20 @@ def test_assisted_generation_gives_the_greedy_tokens(backend: str, zoo_root: Pat
     assert torch.equal(got, expected), f"{got.tolist()} != {expected.tolist()}"
 
 
+@pytest.mark.parametrize("backend", ["ov", "ov-stateless"])
+def test_openvino_reshape_fixes_the_batch_only(backend: str, zoo_root: Path) -> None:
+    inputs = batch(checkpoint("llama", zoo_root))
+    config = generation_config(do_sample=False)
+    expected = generate(oracle("llama", zoo_root), inputs, config)
+    model = load(backend, exported(backend, "llama", zoo_root)).reshape(len(PROMPTS))
+    assert all(port.get_partial_shape()[0].get_length() == len(PROMPTS) for port in model.model.inputs)
+    assert torch.equal(generate(model, inputs, config), expected)
+    with pytest.raises(ValueError, match="only the batch size"):
+        model.reshape(len(PROMPTS), 16)
+    with pytest.raises(ValueError, match=r"takes \[3,\?\]"):  # another batch: a clear error
+        generate(model, {k: v[:2] for k, v in inputs.items()}, config)
+
+
 def test_pair_cache_crops_by_length_and_from_the_end() -> None:
     from reference.generation import PairCache
 

