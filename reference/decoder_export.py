@@ -7,12 +7,15 @@ past length axis dynamic so that the first step runs with a zero-length past. Wi
 
 Two things stand between transformers' decoders and a traced graph, on transformers 4.55-5.x:
 - the attention mask is built with `torch.vmap` (transformers >= 4.53 on torch >= 2.6), which the
-  tracer cannot follow (`unordered_map::at`). `traceable_masks` swaps in a mask evaluated by
+  tracer cannot follow (`unordered_map::at`). `traceable_decoder` swaps in a mask evaluated by
   broadcasting index tensors, and makes it additive with float16's minimum instead of boolean: a
   fully masked row (a left pad attending to nothing) then softmaxes to finite values everywhere,
   where a boolean mask gives NaN on OpenVINO CPU (openvino#35959).
 - `DynamicCache` has no stable construction API across versions (`from_legacy_cache` is gone in
-  5.x): `as_cache` fills one layer by layer with `update`, which every version has.
+  5.x): `as_cache` fills one layer by layer with `update`, which every version has. Its first
+  `update` concatenates onto an empty 1-D tensor, which OpenVINO's PyTorch frontend rejects
+  (`is_axis_valid`); within `traceable_decoder` the empty start has the rank and head sizes of the
+  tensors it grows by.
 """
 
 from __future__ import annotations
@@ -118,7 +121,7 @@ def plan_decoder_export(model: torch.nn.Module, use_cache: bool = True) -> tuple
     outputs = ["logits"]
     axes["logits"] = {0: "batch_size", 1: "sequence_length"}
     if use_cache:
-        with torch.no_grad(), traceable_masks():
+        with torch.no_grad(), traceable_decoder():
             prefix = model(
                 input_ids=ids[:, :past],
                 attention_mask=mask[:, :past],
@@ -204,8 +207,15 @@ def _traceable_mask(
 
 
 @contextlib.contextmanager
-def traceable_masks() -> Iterator[None]:
-    """Within: transformers builds sdpa and eager attention masks with `_traceable_mask`."""
+def traceable_decoder() -> Iterator[None]:
+    """Within: transformers builds sdpa and eager attention masks with `_traceable_mask`, and a
+    `DynamicCache` layer starts from a zero-length slice of its first tensors."""
+    with _traceable_masks(), _shaped_empty_cache():
+        yield
+
+
+@contextlib.contextmanager
+def _traceable_masks() -> Iterator[None]:
     try:
         from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
     except ImportError:  # transformers < 4.53 builds masks without vmap
@@ -218,3 +228,25 @@ def traceable_masks() -> Iterator[None]:
         yield
     finally:
         mapping.update(saved)
+
+
+@contextlib.contextmanager
+def _shaped_empty_cache() -> Iterator[None]:
+    from transformers import cache_utils
+
+    layer = getattr(cache_utils, "DynamicLayer", None)  # transformers >= 4.56; 4.55 appends, no empty cat
+    if layer is None or "lazy_initialization" not in vars(layer):
+        yield
+        return
+    original = layer.lazy_initialization
+
+    def lazy_initialization(self: Any, key_states: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+        original(self, key_states, *args, **kwargs)
+        value_states = args[0] if args else kwargs.get("value_states", key_states)  # 5.x passes both
+        self.keys, self.values = key_states[..., :0, :], value_states[..., :0, :]
+
+    layer.lazy_initialization = lazy_initialization
+    try:
+        yield
+    finally:
+        layer.lazy_initialization = original

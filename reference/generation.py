@@ -25,7 +25,7 @@ import transformers
 from transformers import GenerationConfig, GenerationMixin
 
 from reference import hub
-from reference.decoder_export import cache_tensors, plan_decoder_export, traceable_masks
+from reference.decoder_export import cache_tensors, plan_decoder_export, traceable_decoder
 from reference.modeling_base import MAIN, _is_torch, _to_numpy
 
 GENERATION_CONFIG = "generation_config.json"
@@ -79,7 +79,7 @@ class CausalLM(GenerationMixin):
         use_cache = export_kwargs.pop("use_cache", None)
         plan, _ = plan_decoder_export(model, use_cache=True if use_cache is None else bool(use_cache))
         path = out_dir / cls.default_file_name
-        with traceable_masks():
+        with traceable_decoder():
             cls.decoder_exporter(plan, path, **export_kwargs)
         return path.name
 

@@ -316,6 +316,18 @@ class OVModelForCausalLM(CausalLM, OVModel):
         super().__init__(*args, **kwargs)
         self._sequence = threading.local()  # this thread's stateful sequence: length and beam order
 
+    @classmethod
+    def _load_runtime(cls, path: Path, **runtime_kwargs: Any) -> OVRuntime:
+        """At f32 (the default), the KV cache is kept in f32 too: the CPU plugin's fused attention
+        otherwise stores it as u8 (its default), and greedy tokens drift from PyTorch's."""
+        config = dict(runtime_kwargs.get("ov_config") or {})
+        if (
+            str(config.get("INFERENCE_PRECISION_HINT", "f32")).lower() in {"f32", "float32"}
+            and "EXECUTION_MODE_HINT" not in config
+        ):
+            config.setdefault("KV_CACHE_PRECISION", "f32")
+        return super()._load_runtime(path, **{**runtime_kwargs, "ov_config": config})
+
     @property
     def stateful(self) -> bool:
         return BEAM_IDX in self.input_dtypes

@@ -222,6 +222,37 @@ def test_openvino_reshape_fixes_the_batch_only(backend: str, zoo_root: Path) -> 
         generate(model, {k: v[:2] for k, v in inputs.items()}, config)
 
 
+@pytest.mark.parametrize("arch", [a for a in ARCHS if a != "bloom"])  # ALiBi: no SDPA op in torch either
+def test_openvino_decoder_keeps_attention_as_one_op(arch: str, zoo_root: Path) -> None:
+    """The fast route, taken: the CPU plugin runs each layer's attention as one SDPA node that holds
+    its KV state (from the ONNX route, the cache is concatenated anew at every step)."""
+    model = load("ov", exported("ov", arch, zoo_root)).compile()
+    runtime = model.compiled_model.get_runtime_model()
+    kinds = [op.get_rt_info()["layerType"].astype(str) for op in runtime.get_ordered_ops()]
+    assert kinds.count("ScaledDotProductAttention") == model.config.num_hidden_layers, (
+        f"{arch}: attention is not fused with its state"
+    )
+
+
+@pytest.mark.parametrize("stateful", [True, False], ids=["stateful", "stateless"])
+def test_openvino_decoder_falls_back_to_onnx(
+    stateful: bool, zoo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reference.openvino import export
+
+    def cannot_convert(plan: object) -> None:
+        raise RuntimeError("the frontend cannot convert this module (simulated)")
+
+    monkeypatch.setattr(export, "_convert_module", cannot_convert)
+    model = model_class("ov").from_pretrained(checkpoint("llama", zoo_root), export=True, stateful=stateful)
+    inputs = batch(checkpoint("llama", zoo_root))
+    for mode in ("greedy", "beam4"):
+        config = generation_config(**MODES[mode])
+        assert torch.equal(
+            generate(model, inputs, config), generate(oracle("llama", zoo_root), inputs, config)
+        )
+
+
 def test_pair_cache_crops_by_length_and_from_the_end() -> None:
     from reference.generation import PairCache
 
@@ -439,3 +470,21 @@ def test_an_architecture_that_cannot_generate_is_a_clear_error(backend: str) -> 
 
     with pytest.raises(ValueError, match="cannot do the task 'text-generation'"):
         model_class(backend).from_pretrained(zoo.build("vit", "image-classification"), export=True)
+
+
+def test_runtime_defaults_for_step_by_step_decoding(zoo_root: Path) -> None:
+    """ORT threads sleep between steps unless the caller brings session options; OpenVINO at f32
+    keeps the KV cache in f32 (the CPU plugin's own default is u8) unless asked otherwise."""
+    import onnxruntime as ort
+    import openvino as ov
+
+    folder = exported("ort", ARCH, zoo_root)
+    spinning = "session.intra_op.allow_spinning"
+    assert load("ort", folder).model.get_session_options().get_session_config_entry(spinning) == "0"
+    mine = ort.SessionOptions()
+    mine.intra_op_num_threads = 1
+    assert load("ort", folder, session_options=mine).model.get_session_options().intra_op_num_threads == 1
+    folder = exported("ov", ARCH, zoo_root)
+    assert load("ov", folder).compile().compiled_model.get_property("KV_CACHE_PRECISION") == ov.Type.f32
+    chosen = load("ov", folder, ov_config={"KV_CACHE_PRECISION": "u8"}).compile().compiled_model
+    assert chosen.get_property("KV_CACHE_PRECISION") == ov.Type.u8
