@@ -243,7 +243,7 @@ def test_reference(
         check_tokens(tokens, expected)
 
 
-@pytest.mark.parametrize("backend", ["ort", "ov"])
+@pytest.mark.parametrize("backend", ["ort", "ov"], ids=["ort-nocache", "ov-nocache"])  # -k nocache: these too
 def test_reference_without_cache(
     benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: dict, backend: str
 ) -> None:
