@@ -24,6 +24,9 @@ from conformance import hardware, tolerances, zoo
 from conformance.engine.outcomes import not_run, unsupported
 from conformance.spec import BackendSpec
 
+COMPLETE = ".complete"
+"""The marker a finished folder in the export cache holds (written last, so a crash leaves none)."""
+
 
 @dataclass(frozen=True)
 class Case:
@@ -59,8 +62,9 @@ class SessionCache:
 
     export_root: Path | None
     oracles: dict[str, Any] = field(default_factory=dict)
-    exported: dict[str, Any] = field(default_factory=dict)
-    saved: dict[str, Path] = field(default_factory=dict)
+    saved: dict[str, Path | None] = field(default_factory=dict)
+    """Per case id: the folder of its saved export (None: the backend's save failed)."""
+    export_cache_hits: dict[str, int] = field(default_factory=dict)
     inputs: dict[tuple, dict[str, Any]] = field(default_factory=dict)
     outputs: dict[tuple, dict[str, Any]] = field(default_factory=dict)
     hub: Any = None  # conformance.hubaccess.HubAccess
@@ -147,31 +151,41 @@ class CheckContext:
             return self.load(source or self.source_dir(), cls=cls, precision=precision, **kwargs)
 
     def exported(self) -> Any:
-        """The exported model of this case: once per worker, and once per content key on disk."""
+        """A fresh instance of this case's exported model, loaded from the backend's own save of it.
+
+        Every call loads anew: a check never sees state another check left in a live model (a
+        pinned shape, a first-call compile, a broken session), so its verdict does not depend on
+        which checks ran before it on the worker, nor on whether the export came from the disk
+        cache. Loading costs 10-60 ms; the export runs once per worker and content key. A backend
+        whose save fails is exported anew for every check instead.
+        """
+        folder = self.exported_dir()
+        if folder is None:
+            return self.export()
+        return self.load(folder)
+
+    def exported_dir(self) -> Path | None:
+        """The folder holding this case's saved export (never to be modified: copy it with
+        `saved_copy`), or None when the backend cannot save it."""
         key = self.case.id
-        if key not in self.cache.exported:
+        if key not in self.cache.saved:
             cached = self._disk_cache_dir()
-            if cached is not None and (cached / ".complete").is_file():
-                self.cache.exported[key] = self.load(cached)
-                self.metrics["export_cache_hit"] = 1
-            else:
-                self.metrics["export_cache_hit"] = 0
-                model = self.export()
-                self.cache.exported[key] = model
-                if cached is not None:
-                    self._fill_disk_cache(model, cached)
-        return self.cache.exported[key]
+            hit = cached is not None and (cached / COMPLETE).is_file()
+            self.cache.saved[key] = cached if hit else self._saved_export(cached or self.cache.scratch / key)
+            self.cache.export_cache_hits[key] = int(hit)
+        self.metrics["export_cache_hit"] = self.cache.export_cache_hits[key]
+        return self.cache.saved[key]
 
     def saved_copy(self) -> Path:
         """A private folder holding the saved export of this case (safe to modify)."""
-        key = self.case.id
-        if key not in self.cache.saved:
-            target = self.cache.scratch / key
+        folder = self.exported_dir()
+        # A folder that does not exist yet, as a user's first save has.
+        copy = Path(tempfile.mkdtemp(prefix="saved-", dir=self.tmp_path)) / self.case.id
+        if folder is None:  # the backend's save fails: this check fails at the save, as a user would
             with self.at("save"):
-                self.exported().save_pretrained(target)
-            self.cache.saved[key] = target
-        copy = Path(tempfile.mkdtemp(prefix=f"saved-{key}-", dir=self.tmp_path))
-        shutil.copytree(self.cache.saved[key], copy, dirs_exist_ok=True)
+                self.export().save_pretrained(copy)
+        else:
+            shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(COMPLETE))
         return copy
 
     def _disk_cache_dir(self) -> Path | None:
@@ -181,7 +195,7 @@ class CheckContext:
         source = self.source_dir()
         key = json.dumps(
             [
-                (source / ".complete").read_text(),
+                (source / COMPLETE).read_text(),
                 self.spec.name,
                 f"{cls.__module__}.{cls.__qualname__}",
                 self.spec.version(),
@@ -193,15 +207,19 @@ class CheckContext:
         )
         return self.cache.export_root / f"{self.case.id}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
-    @staticmethod
-    def _fill_disk_cache(model: Any, target: Path) -> None:
+    def _saved_export(self, target: Path) -> Path | None:
+        """Export once and save into `target` through a staging folder; None if the save fails."""
+        model = self.export()
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
-            model.save_pretrained(staging)
-            (staging / ".complete").write_text("ok")
-            os.rename(staging, target)
-        except Exception:  # a backend whose save fails still gets checked; it just is not cached
+            model.save_pretrained(staging / "export")  # a folder that does not exist yet
+            (staging / "export" / COMPLETE).write_text("ok")
+            os.rename(staging / "export", target)
+        except Exception:  # a backend whose save fails still gets checked, each check on a fresh export
+            return target if (target / COMPLETE).is_file() else None  # filled first by another process?
+        finally:
             shutil.rmtree(staging, ignore_errors=True)
+        return target
 
     @property
     def hub(self) -> Any:

@@ -36,7 +36,11 @@ def test_every_clause_passes_on_every_architecture(first_run: tuple[Path, list[d
     results = [line for line in lines if line["type"] == "result"]
     backends = {r["backend"] for r in results if r["outcome"] == "passed"}
     assert backends == {"reference-ort", "reference-ov"}
-    bad = [(r["test_id"], r["outcome"], r["message"][:200]) for r in results if r["outcome"] not in ("passed", "not_run", "unsupported")]
+    bad = [
+        (r["test_id"], r["outcome"], r["message"][:200])
+        for r in results
+        if r["outcome"] not in ("passed", "not_run", "unsupported")
+    ]
     assert not bad
     unsupported = {(r["backend"], r["check"]) for r in results if r["outcome"] == "unsupported"}
     assert unsupported == {
@@ -58,5 +62,9 @@ def test_every_clause_passes_on_every_architecture(first_run: tuple[Path, list[d
 def test_second_run_exports_nothing(first_run: tuple[Path, list[dict]]) -> None:
     tmp, _ = first_run
     lines = run(tmp, "second.jsonl", "--task", "text-classification", "-k", "test_parity_pytorch")
-    hits = [r["metrics"].get("export_cache_hit") for r in lines if r["type"] == "result" and r["outcome"] == "passed"]
+    hits = [
+        r["metrics"].get("export_cache_hit")
+        for r in lines
+        if r["type"] == "result" and r["outcome"] == "passed"
+    ]
     assert hits and all(hit == 1 for hit in hits)

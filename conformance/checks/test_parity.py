@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from conformance.cases import CheckContext
@@ -160,10 +159,6 @@ def test_parity_real_weights(check: CheckContext) -> None:
     assert_parity(check, check.run(model, as_torch(inputs)), expected, inputs)
 
 
-# Runs after every other check of its case: a backend refusing numpy inputs may leave the model
-# broken (upstream IPEX: once its torch.compile'd forward failed on numpy arrays, every later
-# call of that model fails), which must not fail other checks that share the exported model.
-@pytest.mark.last_of_case
 @clause(
     "parity.tensor_type", "core", "torch inputs give torch outputs, numpy inputs numpy outputs", sample="arch"
 )

@@ -153,23 +153,7 @@ def pytest_collection_modifyitems(
         config.workeroutput["conformance_matched"] = sorted(state.matched)
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
-    items[:] = last_of_case_moved(kept)
-
-
-def last_of_case_moved(items: list[pytest.Item]) -> list[pytest.Item]:
-    """Each `last_of_case` check moved to just after the last other check of its case, which keeps
-    a case's checks on one worker (its xdist group) and its exported model in the cache."""
-    last_index = {case.id: index for index, item in enumerate(items) if (case := case_of(item)) is not None}
-    deferred: dict[int, list[pytest.Item]] = {}
-    ordered = []
-    for index, item in enumerate(items):
-        case = case_of(item)
-        if case is not None and item.get_closest_marker("last_of_case"):
-            deferred.setdefault(last_index[case.id], []).append(item)
-        else:
-            ordered.append(item)
-        ordered.extend(deferred.pop(index, []))
-    return ordered
+    items[:] = kept
 
 
 def case_of(item: pytest.Item) -> Case | None:

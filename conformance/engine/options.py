@@ -60,9 +60,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "core: checks of what the Optimum contract promises")
     config.addinivalue_line("markers", "hub: checks that talk to a Hub (embedded, or --hub-endpoint)")
     config.addinivalue_line("markers", "strict: checks of what the reference guarantees beyond the contract")
-    config.addinivalue_line(
-        "markers", "last_of_case: runs after every other check of its case (it may leave the model unusable)"
-    )
     selectors = config.getoption("backend")
     if selectors:
         config.stash[STATE] = _session_state(config, selectors)

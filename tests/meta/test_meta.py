@@ -8,17 +8,14 @@ defect, the target clause must fail and nothing outside its declared collateral 
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.meta import runner
 from tests.meta.defects import all_defects
+from tests.meta.runner import by_backend
 
-ROOT = Path(__file__).resolve().parents[2]
 FAILING = {"failed", "crashed", "timeout", "error", "xpassed"}
 DEFECTS = all_defects()
 ORT_DEFECTS = [d for d in DEFECTS if d.run != "precision"]
@@ -32,19 +29,7 @@ def selectors(run: str, control: str = "reference-ort") -> list[str]:
 
 def run_suite(tmp_path: Path, backends: list[str], *args: str) -> dict[str, dict[str, dict]]:
     """Run the suite in a subprocess; results by backend, then by check."""
-    record = tmp_path / "record.jsonl"
-    command = [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-p", "no:cacheprovider", "-q",
-               "--results", str(record), "--export-cache", "none", "-n", "2", "--dist", "loadgroup", *args]  # fmt: skip
-    for backend in backends:
-        command += ["--backend", backend]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    results: dict[str, dict[str, dict]] = {}
-    for line in record.read_text().splitlines():
-        entry = json.loads(line)
-        if entry["type"] == "result":
-            results.setdefault(entry["backend"], {})[entry["check"]] = entry
-    return results
+    return by_backend(runner.run_suite(tmp_path, backends, *args))
 
 
 @pytest.fixture(scope="module")

@@ -92,18 +92,6 @@ def test_markers_and_ids(pytester: pytest.Pytester) -> None:
     assert len([line for line in result.outlines if "test_save_" in line]) == 9
 
 
-def test_last_of_case_checks_run_after_the_rest_of_their_case(pytester: pytest.Pytester) -> None:
-    result, _ = run(pytester, "--backend", "reference-ort", "--arch", "bert", "--collect-only", "-q")
-    ids = [line for line in result.outlines if "::" in line and "NOTSET" not in line]  # NOTSET: no case
-    by_case: dict[str, list[str]] = {}
-    for test_id in ids:
-        by_case.setdefault(test_id.rsplit("[", 1)[1], []).append(test_id.split("::")[-1].split("[")[0])
-    assert len(by_case) > 1 and any(len(names) > 20 for names in by_case.values())
-    for case, names in by_case.items():
-        assert names[-1] == "test_parity_tensor_type", f"{case}: last is {names[-1]}"
-        assert names.count("test_parity_tensor_type") == 1
-
-
 def test_expectations_xfail_xpass_and_stale(pytester: pytest.Pytester) -> None:
     pytester.makefile(
         ".toml",

@@ -1,0 +1,38 @@
+"""Runs of the real suite in a subprocess, as the meta-tests make them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_suite(
+    tmp_path: Path, backends: list[str], *args: str, workers: int = 2, env: dict[str, str] | None = None
+) -> list[dict]:
+    """Run the suite (`pytest --pyargs conformance`, no export cache) on `backends`, with `env` added
+    to the environment; its result lines."""
+    record = tmp_path / "record.jsonl"
+    command = [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-p", "no:cacheprovider", "-q",
+               "--results", str(record), "--export-cache", "none", "-n", str(workers), "--dist", "loadgroup",
+               *args]  # fmt: skip
+    for backend in backends:
+        command += ["--backend", backend]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **(env or {})}
+    done = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=1800)
+    if not record.is_file():
+        raise AssertionError(f"the suite wrote no record:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    return [line for line in lines if line["type"] == "result"]
+
+
+def by_backend(results: list[dict]) -> dict[str, dict[str, dict]]:
+    """Results by backend, then by check."""
+    grouped: dict[str, dict[str, dict]] = {}
+    for entry in results:
+        grouped.setdefault(entry["backend"], {})[entry["check"]] = entry
+    return grouped
