@@ -22,6 +22,7 @@ from typing import Any
 
 from conformance import hardware, tolerances, zoo
 from conformance.engine.outcomes import not_run, unsupported
+from conformance.families import Family
 from conformance.spec import BackendSpec
 
 COMPLETE = ".complete"
@@ -242,28 +243,48 @@ class CheckContext:
         return repo_id
 
     # ------------------------------------------------------------------ inputs and oracle
+    def family(self, arch: str | None = None) -> Family:
+        """The task family of this case (or of another zoo arch): it makes the inputs, runs the
+        oracle and chooses the comparison."""
+        return self.case.model.family if arch is None else zoo.ZooModel(arch, self.case.task).family
+
     def inputs(self, arch: str | None = None, **shape: Any) -> dict[str, Any]:
         """Fresh copies of cached sample inputs of the task family (tokenizing is slower than most checks)."""
         key = (arch or self.case.arch, self.case.task, tuple(sorted(shape.items())))
         if key not in self.cache.inputs:
-            self.cache.inputs[key] = zoo.sample_inputs(self.source_dir(arch), self.case.task, **shape)
+            self.cache.inputs[key] = zoo.sample_inputs(
+                self.source_dir(arch), self.case.task, family=self.family(arch), **shape
+            )
         return {k: v.copy() for k, v in self.cache.inputs[key].items()}
 
     def oracle_model(self, arch: str | None = None) -> Any:
         key = f"{arch or self.case.arch}-{self.case.task}"
         if key not in self.cache.oracles:
-            self.cache.oracles[key] = zoo.load_pytorch(self.source_dir(arch), self.case.task)
+            self.cache.oracles[key] = self.family(arch).load_oracle(self.source_dir(arch), self.case.task)
         return self.cache.oracles[key]
 
     def oracle(self, inputs: dict[str, Any], arch: str | None = None) -> dict[str, Any]:
         """PyTorch outputs for numpy `inputs`, cached by their bytes."""
+        key = (arch or self.case.arch, self.case.task, self._digest(inputs))
+        if key not in self.cache.outputs:
+            self.cache.outputs[key] = self.family(arch).oracle(self.oracle_model(arch), inputs)
+        return self.cache.outputs[key]
+
+    def generate_oracle(self, inputs: dict[str, Any], config: Any, arch: str | None = None) -> dict[str, Any]:
+        """PyTorch `generate()` outputs for numpy `inputs` and the GenerationConfig `config`
+        (`Family.generate_oracle`), cached by the inputs' bytes and the config."""
+        key = (arch or self.case.arch, self.case.task, self._digest(inputs), config.to_json_string())
+        if key not in self.cache.outputs:
+            family = self.family(arch)
+            self.cache.outputs[key] = family.generate_oracle(self.oracle_model(arch), inputs, config)
+        return self.cache.outputs[key]
+
+    @staticmethod
+    def _digest(inputs: dict[str, Any]) -> str:
         digest = hashlib.sha256()
         for name in sorted(inputs):
             digest.update(name.encode() + inputs[name].tobytes() + str(inputs[name].shape).encode())
-        key = (arch or self.case.arch, self.case.task, digest.hexdigest())
-        if key not in self.cache.outputs:
-            self.cache.outputs[key] = zoo.pytorch_outputs(self.oracle_model(arch), inputs)
-        return self.cache.outputs[key]
+        return digest.hexdigest()
 
     def run(self, model: Any, inputs: dict[str, Any], **kwargs: Any) -> Any:
         with self.at("infer"):

@@ -21,9 +21,10 @@ class BackendSpec:
     """Short unique name used in test ids, records and reports, e.g. "reference-ort"."""
 
     classes: Mapping[str, str | type]
-    """Task -> model class, as a class or "package.module:ClassName". Tasks use the catalogue's
-    names: feature-extraction, text-classification, token-classification, question-answering,
-    fill-mask, multiple-choice, image-classification."""
+    """Task -> model class, as a class or "package.module:ClassName". Tasks use the names of the
+    task families (`conformance.families.tasks()`): feature-extraction, text-classification,
+    token-classification, question-answering, fill-mask, multiple-choice, image-classification,
+    text-generation."""
 
     distribution: str | None = None
     """The installed distribution whose version is the backend's version (e.g. "optimum-onnx")."""

@@ -24,6 +24,18 @@ DEFAULT = Tolerance(1e-4, 1e-4, "default for fp32")
 # (backend, task, arch, dtype) fnmatch patterns -> tolerance. Keep a reason on every entry.
 REGISTRY: list[tuple[tuple[str, str, str, str], Tolerance]] = [
     (
+        ("*", "text-generation", "*", "bf16"),
+        Tolerance(
+            1.5e-1,
+            5e-2,
+            "bf16 logits of the random zoo decoders (logits up to 4.9 in size, where one bf16 rounding "
+            "is 1.9e-2): the worst measured error over the nine archs is 6.2e-2 (gemma; llama 5.9e-2; "
+            "reference OpenVINO, AMD Zen 4 with avx512_bf16). Encoders measured 2.1x higher on an Intel "
+            "Xeon with AMX than on Zen 4; 0.15 leaves 2.4x the Zen 4 worst",
+            min_cosine=0.9995,
+        ),
+    ),
+    (
         ("*", "*", "*", "bf16"),
         Tolerance(
             5e-2,

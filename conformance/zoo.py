@@ -158,13 +158,20 @@ def pytorch_outputs(net: Any, inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def sample_inputs(
-    folder: Path, task: str, batch_size: int = 2, sequence_length: int | None = None, seed: int = 0
+    folder: Path,
+    task: str,
+    batch_size: int = 2,
+    sequence_length: int | None = None,
+    seed: int = 0,
+    family: Family | None = None,
 ) -> dict:
-    """Numpy inputs for a zoo model made with its own preprocessor (`Family.sample_inputs`)."""
+    """Numpy inputs for a zoo model made with its own preprocessor (`Family.sample_inputs`); the
+    family is found from the folder's config.json unless the caller knows it."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    return _family_of_folder(folder).sample_inputs(folder, task, batch_size, sequence_length, rng)
+    family = family or _family_of_folder(folder)
+    return family.sample_inputs(folder, task, batch_size, sequence_length, rng)
 
 
 # ---------------------------------------------------------------------- trained weights

@@ -28,7 +28,8 @@ def test_same_key_gives_the_same_bytes(arch: str, task: str, tmp_path: Path, no_
 def test_every_architecture_has_its_tasks() -> None:
     models = list(zoo.models())
     assert {m.arch for m in models} == set(zoo.ARCHS)
-    assert len([m for m in models if m.family.modality == "text"]) == 8 * 6
+    assert len([m for m in models if m.family.name == "encoder"]) == 8 * 6
+    assert {m.task for m in models if m.family.name == "causal_lm"} == {"text-generation"}
     assert {m.task for m in models if m.arch == "vit"} == {"feature-extraction", "image-classification"}
 
 

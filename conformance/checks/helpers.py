@@ -12,7 +12,7 @@ import torch
 
 from conformance import zoo
 from conformance.cases import CheckContext
-from conformance.compare import differences, output, within
+from conformance.compare import differences, output
 from conformance.engine.outcomes import not_run
 
 CONFIG_FILES = {"config.json", "generation_config.json"}
@@ -27,14 +27,15 @@ def as_torch(inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 def assert_parity(
     check: CheckContext, result: Any, expected: dict[str, np.ndarray], inputs: dict[str, Any]
 ) -> None:
-    """Compare with the oracle at the case's tolerance; record the errors and the tolerance used."""
+    """Compare with the oracle as the case's family judges (`Comparison`: token ids exactly, the
+    rest at the case's tolerance); record the errors and the tolerance used."""
     tolerance = check.tolerance()
     mask = inputs.get("attention_mask")
     mask = mask.numpy() if hasattr(mask, "numpy") else mask
     with check.at("parity"):
-        metrics = differences(result, expected, mask)
+        metrics, bad = check.family().comparison.judge(result, expected, tolerance.atol, tolerance.rtol, mask)
         check.metrics.update(metrics, atol=tolerance.atol, rtol=tolerance.rtol, dtype=check.case.precision)
-        bad = within(result, expected, tolerance.atol, tolerance.rtol, mask)
+        assert "unequal_outputs" not in metrics, f"{bad} differ from PyTorch's: token ids must be equal"
         assert not bad, (
             f"{bad} differ from PyTorch: max abs err {metrics['max_abs_err']:.3g} "
             f"(atol {tolerance.atol}, rtol {tolerance.rtol}; {tolerance.reason})"
@@ -113,13 +114,14 @@ def edit_config(folder: Path, **changes: Any) -> None:
 def add_other_artifacts(
     check: CheckContext, folder: Path, new_stem: str | None = None, prefix: str = ""
 ) -> str:
-    """Put DistilBERT's artifacts into `folder` as `prefix + new_stem` (default: the standard stem;
-    e.g. model.onnx -> other.onnx), so a check can tell which graph was loaded. Returns the main name."""
+    """Put the artifacts of the family's other model (`Alternate.arch`, e.g. DistilBERT beside BERT)
+    into `folder` as `prefix + new_stem` (default: the standard stem; e.g. model.onnx -> other.onnx),
+    so a check can tell which graph was loaded. Returns the main name."""
     if not check.spec.artifacts:
         not_run("the spec declares no artifact names")
     other = check.tmp_path / "other-model"
     if not other.exists():
-        check.export(check.source_dir(arch="distilbert")).save_pretrained(other)
+        check.export(check.source_dir(arch=check.family().alternate.arch)).save_pretrained(other)
     stem = check.spec.artifacts[0].rsplit(".", 1)[0]
     new_stem = prefix + (new_stem or stem)
     for name in check.spec.artifacts:

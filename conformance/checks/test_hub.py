@@ -106,13 +106,13 @@ def offline_env() -> Iterator[None]:
         _drop_pooled_connections()
 
 
-@clause("load.hub", "core", "loads from a Hub repo id")
+@clause("load.hub", "core", "loads from a Hub repo id", requires=("forward",))
 def test_load_hub(check: CheckContext) -> None:
     repo_id = check.published("root")
     parity_of(check, check.load(repo_id, cache_dir=check.tmp_path / "cache"))
 
 
-@clause("load.hub_subfolder", "core", "loads from a subfolder of a Hub repo")
+@clause("load.hub_subfolder", "core", "loads from a subfolder of a Hub repo", requires=("forward",))
 def test_load_hub_subfolder(check: CheckContext) -> None:
     folder = check.saved_copy()
     repo_id = check.published("subfolder", folder, path_in_repo="backend")
@@ -123,6 +123,7 @@ def test_load_hub_subfolder(check: CheckContext) -> None:
     "load.config_root_fallback_hub",
     "core",
     "Hub repo: artifacts in a subfolder, config.json only at the root",
+    requires=("forward",),
 )
 def test_load_config_root_fallback_hub(check: CheckContext) -> None:
     folder = check.saved_copy()
@@ -173,13 +174,21 @@ def _offline(check: CheckContext, how: str) -> None:
 
 
 @clause(
-    "load.local_files_only", "core", "local_files_only=True loads from the cache with no connection at all"
+    "load.local_files_only",
+    "core",
+    "local_files_only=True loads from the cache with no connection at all",
+    requires=("forward",),
 )
 def test_load_local_files_only(check: CheckContext) -> None:
     _offline(check, "argument")
 
 
-@clause("load.offline_env", "core", "HF_HUB_OFFLINE=1 loads from the cache with no connection at all")
+@clause(
+    "load.offline_env",
+    "core",
+    "HF_HUB_OFFLINE=1 loads from the cache with no connection at all",
+    requires=("forward",),
+)
 def test_load_offline_env(check: CheckContext) -> None:
     _offline(check, "environment")
 
@@ -203,7 +212,12 @@ def test_load_local_files_only_uncached(check: CheckContext) -> None:
         assert elapsed < 5, f"took {elapsed:.1f}s"
 
 
-@clause("load.token_private", "core", "a private repo loads with its owner's token, not with another's")
+@clause(
+    "load.token_private",
+    "core",
+    "a private repo loads with its owner's token, not with another's",
+    requires=("forward",),
+)
 def test_load_token_private(check: CheckContext) -> None:
     repo_id = check.published("private", private=True)
     parity_of(check, check.load(repo_id, cache_dir=check.tmp_path / "owner"))
@@ -238,7 +252,12 @@ def _push(
     return repo_id, folder, result
 
 
-@clause("push.reload_equal", "core", "push then load from the Hub gives the same outputs (1e-7)")
+@clause(
+    "push.reload_equal",
+    "core",
+    "push then load from the Hub gives the same outputs (1e-7)",
+    requires=("forward",),
+)
 def test_push_reload_equal(check: CheckContext) -> None:
     repo_id, folder, _ = _push(check, "push")
     inputs = as_torch(check.inputs())
@@ -343,7 +362,12 @@ def test_load_config_subfolder_preferred(check: CheckContext) -> None:
         assert model.config.id2label[0] == "subfolder", "the root config.json won over the subfolder's"
 
 
-@clause("load.subfolder_isolation", "strict", "artifacts at the root do not leak into a subfolder load")
+@clause(
+    "load.subfolder_isolation",
+    "strict",
+    "artifacts at the root do not leak into a subfolder load",
+    requires=("forward",),
+)
 def test_load_subfolder_isolation(check: CheckContext) -> None:
     """Root artifacts (another model) must not leak into a subfolder load."""
     folder = check.saved_copy()
@@ -375,7 +399,12 @@ def test_load_legacy_at_revision(check: CheckContext) -> None:
         assert model.config.id2label[0] == "on-branch", "'repo@v2' did not load branch v2"
 
 
-@clause("load.force_download", "strict", "force_download=True replaces damaged cached files")
+@clause(
+    "load.force_download",
+    "strict",
+    "force_download=True replaces damaged cached files",
+    requires=("forward",),
+)
 def test_load_force_download(check: CheckContext) -> None:
     """A damaged file in the cache is replaced when force_download=True."""
     repo_id = check.published("force")
@@ -387,7 +416,10 @@ def test_load_force_download(check: CheckContext) -> None:
 
 
 @clause(
-    "load.default_artifact_deterministic", "strict", "the standard artifact name wins over other artifacts"
+    "load.default_artifact_deterministic",
+    "strict",
+    "the standard artifact name wins over other artifacts",
+    requires=("forward",),
 )
 def test_load_default_artifact_deterministic(check: CheckContext) -> None:
     """With the standard artifact and another one side by side, the standard one loads."""

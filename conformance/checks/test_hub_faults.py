@@ -258,6 +258,7 @@ def _pull_scenario(
     "input.hub_faults",
     "core",
     "5xx, cut connections and a slow Hub during push and pull: a clean error in bounded time, the repo unchanged, no partial file in the cache",
+    requires=("forward",),
 )
 def test_input_hub_faults(check: CheckContext) -> None:
     _faults(check)

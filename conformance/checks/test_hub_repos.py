@@ -54,6 +54,7 @@ def _with_external_data(onnx_file: Path, location: str | None) -> list[str]:
     "load.external_data",
     "strict",
     "ONNX external data under every naming convention loads, locally and from the Hub, and re-saves",
+    requires=("forward",),
 )
 def test_load_external_data(check: CheckContext) -> None:
     """ONNX weights in external data, under every naming convention: local, from the Hub, re-saved."""
@@ -120,6 +121,7 @@ class ConformanceCustomModel({base}):
     "load.trust_remote_code",
     "core",
     "custom code is refused (and not run) without trust_remote_code=True, and loads with it",
+    requires=("forward",),
 )
 def test_load_trust_remote_code(check: CheckContext) -> None:
     """A repo with custom code: refused without trust_remote_code (and the code does not run),
@@ -149,7 +151,12 @@ def test_load_trust_remote_code(check: CheckContext) -> None:
     parity_of(check, model)
 
 
-@clause("load.export_task_from_class", "core", "the export task comes from the class, not the config or card")
+@clause(
+    "load.export_task_from_class",
+    "core",
+    "the export task comes from the class, not the config or card",
+    requires=("forward",),
+)
 def test_load_export_task_from_class(check: CheckContext) -> None:
     """The export task comes from the class: not from config.architectures nor the Hub card."""
     repo_id, folder = check.zoo_repo("decoy-task")
@@ -161,7 +168,7 @@ def test_load_export_task_from_class(check: CheckContext) -> None:
     "load.library_timm",
     "core",
     "a timm checkpoint on the Hub is exported and matches timm",
-    requires=("library:timm",),
+    requires=("forward", "library:timm"),
 )
 def test_load_library_timm(check: CheckContext) -> None:
     """A timm checkpoint on the Hub (config with `architecture`) is exported and matches timm."""
@@ -173,6 +180,7 @@ def test_load_library_timm(check: CheckContext) -> None:
     "load.library_sentence_transformers",
     "core",
     "a sentence-transformers repo loads as feature extraction and matches sentence-transformers",
+    requires=("forward",),
 )
 def test_load_library_sentence_transformers(check: CheckContext) -> None:
     """A sentence-transformers repo loads in the feature-extraction class: token embeddings (and the

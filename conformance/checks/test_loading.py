@@ -20,21 +20,28 @@ from conformance.checks.helpers import (
 from conformance.engine.outcomes import not_run
 
 
-@clause("load.local_dir", "core", "loads a saved model from a local folder")
+@clause("load.local_dir", "core", "loads a saved model from a local folder", requires=("forward",))
 def test_load_local_dir(check: CheckContext) -> None:
     model = check.load(check.saved_copy())
     inputs = check.inputs()
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
-@clause("load.export", "core", "export=True converts a PyTorch checkpoint", sample="family")
+@clause(
+    "load.export", "core", "export=True converts a PyTorch checkpoint", sample="family", requires=("forward",)
+)
 def test_load_export(check: CheckContext) -> None:
     model = check.export()
     inputs = check.inputs()
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
-@clause("load.export_legacy_hook", "core", "export=True calls _from_transformers when the class defines it")
+@clause(
+    "load.export_legacy_hook",
+    "core",
+    "export=True calls _from_transformers when the class defines it",
+    requires=("forward",),
+)
 def test_load_export_legacy_hook(check: CheckContext) -> None:
     calls = []
     base = check.model_class()
@@ -54,14 +61,18 @@ def test_load_export_legacy_hook(check: CheckContext) -> None:
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
-@clause("load.auto_export", "core", "a PyTorch-only folder is exported without export=True")
+@clause(
+    "load.auto_export", "core", "a PyTorch-only folder is exported without export=True", requires=("forward",)
+)
 def test_load_auto_export(check: CheckContext) -> None:
     model = check.load(check.source_dir())
     inputs = check.inputs()
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
-@clause("load.reexport", "core", "export=True re-exports even when artifacts are present")
+@clause(
+    "load.reexport", "core", "export=True re-exports even when artifacts are present", requires=("forward",)
+)
 def test_load_reexport(check: CheckContext) -> None:
     """export=True re-exports from the PyTorch weights even when (here: broken) artifacts exist."""
     folder = check.saved_copy()
@@ -74,7 +85,12 @@ def test_load_reexport(check: CheckContext) -> None:
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
-@clause("load.config_root_fallback", "core", "artifacts in a subfolder with config.json only at the root")
+@clause(
+    "load.config_root_fallback",
+    "core",
+    "artifacts in a subfolder with config.json only at the root",
+    requires=("forward",),
+)
 def test_load_config_root_fallback(check: CheckContext) -> None:
     folder = check.saved_copy()
     move_artifacts(check, folder, check.exported(), "backend")
@@ -83,13 +99,14 @@ def test_load_config_root_fallback(check: CheckContext) -> None:
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
-@clause("load.file_name", "core", "file_name= picks one of several artifacts")
+@clause("load.file_name", "core", "file_name= picks one of several artifacts", requires=("forward",))
 def test_load_file_name(check: CheckContext) -> None:
-    """With two artifacts side by side, file_name= picks the other one (here: DistilBERT's graph)."""
+    """With two artifacts side by side, file_name= picks the other one (the family's other model)."""
     folder = check.saved_copy()
     model = check.load(folder, file_name=add_other_artifacts(check, folder, "other"))
-    inputs = check.inputs(arch="distilbert")
-    assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs, arch="distilbert"), inputs)
+    other = check.family().alternate.arch
+    inputs = check.inputs(arch=other)
+    assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs, arch=other), inputs)
 
 
 @clause("load.config_object", "core", "a config= object is used as is")
@@ -123,14 +140,21 @@ def test_load_instance_attributes(check: CheckContext) -> None:
     with check.at("load"):
         assert model.config.model_type == check.oracle_model().config.model_type
         assert isinstance(model.device, torch.device), f"device is {type(model.device).__name__}"
-        assert model.can_generate() is False
+        generates = "generate" in check.case.model.capabilities
+        assert model.can_generate() is generates, f"can_generate() is not {generates} for {check.case.task}"
         check.metrics.update(
             has_dtype=int(hasattr(model, "dtype")),
             preprocessors=len(getattr(model, "preprocessors", None) or []),
         )
 
 
-@clause("load.pipeline", "core", "works in transformers.pipeline with the PyTorch result", sample="family")
+@clause(
+    "load.pipeline",
+    "core",
+    "works in transformers.pipeline with the PyTorch result",
+    sample="family",
+    requires=("forward",),
+)
 def test_load_pipeline(check: CheckContext) -> None:
     from transformers import pipeline
 
@@ -165,7 +189,7 @@ def assert_same_pipeline_output(ours: Any, theirs: Any, where: str = "output") -
         assert ours == theirs, f"{where}: {ours!r} vs PyTorch {theirs!r}"
 
 
-@clause("load.call_is_forward", "core", "__call__ is forward")
+@clause("load.call_is_forward", "core", "__call__ is forward", requires=("forward",))
 def test_load_call_is_forward(check: CheckContext) -> None:
     model = check.exported()
     inputs = as_torch(check.inputs())
@@ -174,7 +198,12 @@ def test_load_call_is_forward(check: CheckContext) -> None:
         assert max_difference(called, forwarded, list(check.oracle(check.inputs()))) == 0.0
 
 
-@clause("load.backend_kwargs_reach_runtime", "core", "backend options reach the runtime object")
+@clause(
+    "load.backend_kwargs_reach_runtime",
+    "core",
+    "backend options reach the runtime object",
+    requires=("forward",),
+)
 def test_load_backend_kwargs_reach_runtime(check: CheckContext) -> None:
     if check.spec.runtime_probe is None:
         not_run("the spec declares no runtime probe")

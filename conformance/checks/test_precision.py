@@ -32,6 +32,7 @@ REQUIRED_TOP1_AGREEMENT = 1.0
     "a declared precision tier computes in that precision, within its tolerance of PyTorch fp32",
     sample="family",
     tiers=True,
+    requires=("forward",),
 )
 def test_precision_applied(check: CheckContext) -> None:
     """The tier computes in its precision (outputs differ from the backend's own fp32 ones) and
@@ -54,7 +55,7 @@ def test_precision_applied(check: CheckContext) -> None:
     "precision.trained_embeddings",
     "core",
     "in the tier, trained all-MiniLM-L6-v2 keeps its token embeddings (cosine to PyTorch fp32)",
-    requires=("trained_weights",),
+    requires=("forward", "trained_weights"),
     tiers=True,
 )
 def test_precision_trained_embeddings(check: CheckContext) -> None:

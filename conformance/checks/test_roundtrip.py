@@ -32,7 +32,13 @@ def _reload_difference(check: CheckContext, model: object, folder: object) -> fl
     return max_difference(check.run(again, inputs), before, names)
 
 
-@clause("save.reload_equal", "core", "save then reload gives the same outputs (1e-7)", sample="arch")
+@clause(
+    "save.reload_equal",
+    "core",
+    "save then reload gives the same outputs (1e-7)",
+    sample="arch",
+    requires=("forward",),
+)
 def test_save_reload_equal(check: CheckContext) -> None:
     # A fresh export, as a user saves it: `exported()` is itself a reload, which would hide a drift
     # that every load adds.
@@ -93,7 +99,12 @@ def test_save_preprocessors(check: CheckContext) -> None:
         getattr(transformers, preprocessor.auto_class).from_pretrained(target)
 
 
-@clause("save.flatten_subfolder", "strict", "a model loaded from a subfolder saves flat and reloads")
+@clause(
+    "save.flatten_subfolder",
+    "strict",
+    "a model loaded from a subfolder saves flat and reloads",
+    requires=("forward",),
+)
 def test_save_flatten_subfolder(check: CheckContext) -> None:
     folder = check.saved_copy()
     model = check.exported()
@@ -111,7 +122,12 @@ def test_save_flatten_subfolder(check: CheckContext) -> None:
         assert error <= RELOAD_ATOL
 
 
-@clause("save.into_source_dir", "strict", "saving into the folder the model was loaded from works")
+@clause(
+    "save.into_source_dir",
+    "strict",
+    "saving into the folder the model was loaded from works",
+    requires=("forward",),
+)
 def test_save_into_source_dir(check: CheckContext) -> None:
     folder = check.saved_copy()
     model = check.load(folder)
@@ -136,7 +152,12 @@ def test_save_to_file_path(check: CheckContext) -> None:
         assert target.read_text() == "keep me", "the file was changed"
 
 
-@clause("save.overwrite", "strict", "saving twice into a folder works and keeps unrelated files")
+@clause(
+    "save.overwrite",
+    "strict",
+    "saving twice into a folder works and keeps unrelated files",
+    requires=("forward",),
+)
 def test_save_overwrite(check: CheckContext) -> None:
     model = check.exported()
     target = check.tmp_path / "saved"
@@ -148,7 +169,12 @@ def test_save_overwrite(check: CheckContext) -> None:
     _reload_difference(check, model, target)
 
 
-@clause("save.after_export_gc", "core", "a model exported on the fly can be saved after garbage collection")
+@clause(
+    "save.after_export_gc",
+    "core",
+    "a model exported on the fly can be saved after garbage collection",
+    requires=("forward",),
+)
 def test_save_after_export_gc(check: CheckContext) -> None:
     model = check.export()
     gc.collect()

@@ -4,7 +4,7 @@ A family is a small contract, in the spirit of diffusers' model tester configs: 
 zoo, the backend resolver and the report read tasks, architectures, inputs and the oracle from
 here, and know nothing of any family in particular.
 
-    FAMILIES = (ENCODER, IMAGE)          # registry order = priority when sampling a representative
+    FAMILIES = (ENCODER, IMAGE, CAUSAL_LM)   # registry order = priority when sampling a representative
 
 A family module defines one `Family` subclass and one instance. It provides:
 
@@ -17,10 +17,14 @@ A family module defines one `Family` subclass and one instance. It provides:
                     check runs on for a backend declaring that task
     capabilities    what its models can do, e.g. {"forward"}; a causal-LM family adds "generate"
     trained         cases with a trained checkpoint: (arch, task) pairs
+    alternate       the other models a check needs besides the case's (`Alternate`)
+    comparison      how its outputs are judged against the oracle's (`conformance.compare.Comparison`)
     build(model, config_kwargs, folder)   write the random checkpoint and its preprocessor
     sample_inputs(folder, task, ...)      numpy inputs made with the model's own preprocessor
     load_oracle(folder, task)             the PyTorch model the suite trusts
     oracle(net, inputs)                   its outputs by name, nested outputs (caches) kept nested
+    generate_oracle(net, inputs, config)  transformers' `generate()` with an explicit GenerationConfig
+                                          (families offering "generate")
     pipeline_sample(arch, task, source)   what `transformers.pipeline(task)` takes, or None
 
 Adding a family (causal LMs, seq2seq, speech) is a new module here plus its line in `FAMILIES`;
@@ -34,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from conformance.compare import Comparison
+
 
 @dataclass(frozen=True)
 class Task:
@@ -46,6 +52,9 @@ class Task:
     """Optimum naming: `<Prefix>ModelFor<class_suffix>`."""
     config: Mapping[str, Any] = field(default_factory=dict)
     """Config kwargs the task adds (e.g. labels)."""
+    output_class: str | None = None
+    """The `transformers.modeling_outputs` class the Optimum contract promises for the task, where it
+    is one class whatever the architecture; None: the transformers model's own output class."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,20 @@ PREPROCESSORS = {
 }
 
 
+@dataclass(frozen=True)
+class Alternate:
+    """The models a check uses besides the case's own, chosen by the case's family: a check never
+    names an architecture, so it runs on every family."""
+
+    arch: str
+    """Another architecture of the family, doing all its tasks: the second graph a check puts beside
+    the case's, which the case's class loads (file_name= picks it; the standard name wins over it)."""
+    misfit: tuple[str, str]
+    """(arch, task) of a zoo checkpoint that the class of `misfit_task` cannot do."""
+    misfit_task: str
+    """The family's task whose class is given `misfit`: it must refuse it with an error naming the task."""
+
+
 class Family:
     """Base of a task family; subclasses fill the class attributes and the four methods."""
 
@@ -91,8 +114,10 @@ class Family:
     tasks: ClassVar[tuple[Task, ...]]
     archs: ClassVar[tuple[Arch, ...]]
     representative: ClassVar[tuple[str, str]]
+    alternate: ClassVar[Alternate]
     capabilities: ClassVar[frozenset[str]] = frozenset({"forward"})
     trained: ClassVar[frozenset[tuple[str, str]]] = frozenset()
+    comparison: ClassVar[Comparison] = Comparison()
 
     def task(self, name: str) -> Task:
         return next(task for task in self.tasks if task.name == name)
@@ -127,16 +152,26 @@ class Family:
     def oracle(self, net: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
+    def generation_config(self, **options: Any) -> Any:
+        """The explicit `transformers.GenerationConfig` a generate comparison uses, with `options`."""
+        raise NotImplementedError(f"the {self.name} family does not generate")
+
+    def generate_oracle(self, net: Any, inputs: dict[str, Any], config: Any) -> dict[str, Any]:
+        """transformers' `generate()` on numpy `inputs` with the explicit GenerationConfig `config`:
+        its outputs by name as numpy (token ids, per-step scores and logits)."""
+        raise NotImplementedError(f"the {self.name} family does not generate")
+
     def pipeline_sample(self, arch: Arch, task: str, source: Path) -> tuple[dict[str, Any], Any] | None:
         """(preprocessor kwargs, input) for `transformers.pipeline(task)`, or None: no pipeline."""
         return None
 
 
 def _registry() -> tuple[Family, ...]:
+    from conformance.families.causal_lm import CAUSAL_LM
     from conformance.families.encoder import ENCODER
     from conformance.families.image import IMAGE
 
-    return (ENCODER, IMAGE)
+    return (ENCODER, IMAGE, CAUSAL_LM)
 
 
 FAMILIES: tuple[Family, ...] = _registry()

@@ -8,12 +8,14 @@ would go untested. Tokenizers pad on the left, as generation needs.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
-from conformance.families import Arch, Family, Task
+from conformance.compare import Comparison
+from conformance.families import Alternate, Arch, Family, Task
 from conformance.families.encoder import INIT, WORDS
-from conformance.families.forward import pytorch_forward
+from conformance.families.forward import as_numpy_tree, pytorch_forward
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]  # ids 0..3
 SPECIAL_IDS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}
@@ -22,7 +24,14 @@ PROMPTS = ["hello world , this is a good movie", "paris is a city", "the cat and
 _TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 37}
 _ROPE = {**_TINY, "num_key_value_heads": 2, "max_position_embeddings": MAX_POSITIONS}
 
-TASKS = (Task("text-generation", "AutoModelForCausalLM", "CausalLM"),)
+# Optimum's causal LMs return CausalLMOutputWithPast for every architecture, where transformers'
+# gpt2, bloom and falcon return CausalLMOutputWithCrossAttentions (same fields, plus cross-attentions).
+TASKS = (Task("text-generation", "AutoModelForCausalLM", "CausalLM", output_class="CausalLMOutputWithPast"),)
+NEW_TOKENS = 8
+GENERATE_SEED = 7
+# What generate() returns besides the token ids: the processed scores and the raw logits per step.
+GENERATE_OUTPUTS = {"return_dict_in_generate": True, "output_scores": True, "output_logits": True}
+GENERATED = ("sequences", "scores", "logits")
 
 
 def _arch(name: str, config_class: str, config_kwargs: dict[str, Any]) -> Arch:
@@ -49,7 +58,12 @@ class CausalLMFamily(Family):
         _arch("falcon", "FalconConfig", {**_TINY, "new_decoder_architecture": False, "multi_query": True}),
     )
     representative = ("llama", "text-generation")
+    # qwen2: another graph (attention biases) with llama's cache geometry, which upstream classes
+    # read from the folder's config.json (the representative's) to feed step 0. vit cannot generate.
+    alternate = Alternate("qwen2", misfit=("vit", "image-classification"), misfit_task="text-generation")
     capabilities = frozenset({"forward", "generate"})
+    # Where a cache is compared, it is (batch, heads, sequence, head dim); its pad positions are never attended.
+    comparison = Comparison(exact=frozenset({"sequences"}), sequence_axes={"past_key_values": 2})
 
     def config_kwargs(self, arch: Arch, task: str, overrides: Any) -> dict[str, Any]:
         kwargs = super().config_kwargs(arch, task, overrides)
@@ -90,12 +104,58 @@ class CausalLMFamily(Family):
         return transformers.AutoModelForCausalLM.from_pretrained(folder).eval()
 
     def oracle(self, net: Any, inputs: dict[str, Any]) -> dict[str, Any]:
-        return pytorch_forward(net, inputs)
+        """The logits of the forward as the contract defines it: missing position_ids are
+        `cumsum(mask) - 1`, pads at 0, so a left-padded row gives what it gives alone (transformers'
+        own default counts the pads). Models without the input (bloom: ALiBi follows the mask) get none.
+
+        The cache is left out: a stateful backend (upstream OpenVINO's default) keeps it inside its
+        runtime and returns none, so it is judged through generation, not as a forward output."""
+        import numpy as np
+
+        feed = dict(inputs)
+        if "position_ids" not in feed and "position_ids" in inspect.signature(net.forward).parameters:
+            feed["position_ids"] = positions(feed.get("attention_mask", np.ones_like(feed["input_ids"])))
+        return {"logits": pytorch_forward(net, feed)["logits"]}
+
+    def generation_config(self, **options: Any) -> Any:
+        """An explicit GenerationConfig: exactly `NEW_TOKENS` new tokens, the zoo's special ids,
+        greedy unless `options` say otherwise. Both sides of a comparison get the same object, so
+        nothing comes from either model's own defaults."""
+        import transformers
+
+        defaults = {"max_new_tokens": NEW_TOKENS, "min_new_tokens": NEW_TOKENS, "do_sample": False}
+        return transformers.GenerationConfig(**{**defaults, **SPECIAL_IDS, **options})
+
+    def generate_oracle(self, net: Any, inputs: dict[str, Any], config: Any) -> dict[str, Any]:
+        """`sequences` (token ids), `scores` and `logits` (one array per step) of `generate()`."""
+        import torch
+
+        outputs = generate(net, {k: torch.from_numpy(v) for k, v in inputs.items()}, config)
+        return {name: as_numpy_tree(value) for name, value in outputs.items() if name in GENERATED}
 
     def pipeline_sample(self, arch: Arch, task: str, source: Path) -> tuple[dict[str, Any], Any] | None:
         from transformers import AutoTokenizer
 
-        return {"tokenizer": AutoTokenizer.from_pretrained(source)}, PROMPTS[1]
+        # Explicit greedy options: the text-generation pipeline's own default samples, unseeded.
+        options = {"max_new_tokens": NEW_TOKENS, "do_sample": False}
+        return {"tokenizer": AutoTokenizer.from_pretrained(source), **options}, PROMPTS[1]
+
+
+def generate(model: Any, inputs: dict[str, Any], config: Any) -> Any:
+    """`model.generate()` as the suite runs it on either side: seeded (sampling draws the same
+    numbers), with `GENERATE_OUTPUTS`, without gradients."""
+    import torch
+
+    torch.manual_seed(GENERATE_SEED)
+    with torch.no_grad():
+        return model.generate(**inputs, generation_config=config, **GENERATE_OUTPUTS)
+
+
+def positions(mask: Any) -> Any:
+    """`cumsum(mask) - 1` with pads at 0, the position_ids a missing input means."""
+    import numpy as np
+
+    return np.clip(np.cumsum(mask, axis=-1) - 1, 0, None).astype(np.int64)
 
 
 def vocabulary() -> list[str]:

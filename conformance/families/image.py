@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conformance.families import Arch, Family, Task
+from conformance.families import Alternate, Arch, Family, Task
 from conformance.families.encoder import INIT, LABELS, TINY_TEXT, _build_transformers
 from conformance.families.forward import pytorch_forward
 
@@ -63,6 +63,9 @@ class ImageFamily(Family):
         ),
     )
     representative = ("vit", "image-classification")
+    alternate = Alternate(
+        "convnext", misfit=("bert", "text-classification"), misfit_task="image-classification"
+    )
 
     def build(self, arch: Arch, task: str, config_kwargs: dict[str, Any], folder: Path) -> None:
         if arch.library == "timm":

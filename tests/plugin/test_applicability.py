@@ -1,5 +1,6 @@
 """Clauses follow the tasks a backend declares: which cases each sampling level picks, and a
-fill-mask-only backend that gets the common loading, save, push and input clauses on fill-mask."""
+fill-mask-only (text-generation-only) backend that gets the common loading, save, push and input
+clauses on fill-mask (a causal LM)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,15 @@ ROOT = Path(__file__).resolve().parents[2]
 FILL_MASK_ONLY = dataclasses.replace(
     REFERENCE_ORT, name="fill-mask-only", classes={"fill-mask": REFERENCE_ORT.classes["fill-mask"]}
 )
+TEXT_GENERATION_ONLY = dataclasses.replace(
+    REFERENCE_ORT,
+    name="text-generation-only",
+    classes={"text-generation": REFERENCE_ORT.classes["text-generation"]},
+)
 COMMON = (
-    "load.hub", "load.local_files_only", "load.revision_branch", "save.reload_equal", "save.atomic",
-    "push.reload_equal", "push.single_commit", "input.unknown_kwarg", "input.corrupt_artifact", "load.pipeline",
+    "load.hub", "load.local_files_only", "load.revision_branch", "load.hub_subfolder", "save.reload_equal",
+    "save.atomic", "push.reload_equal", "push.single_commit", "input.unknown_kwarg", "input.corrupt_artifact",
+    "load.pipeline",
 )  # fmt: skip
 
 
@@ -31,9 +38,10 @@ def picked(clause_id: str, *specs, archs=None, tasks=None) -> list[tuple[str, st
 
 
 def test_representative_follows_the_declared_tasks() -> None:
-    assert picked("load.hub", REFERENCE_ORT, FILL_MASK_ONLY) == [
+    assert picked("load.hub", REFERENCE_ORT, FILL_MASK_ONLY, TEXT_GENERATION_ONLY) == [
         ("reference-ort", "text-classification", "bert", None),  # the encoder family's representative
         ("fill-mask-only", "fill-mask", "bert", None),  # its representative arch, on the declared task
+        ("text-generation-only", "text-generation", "llama", None),  # the causal-LM family's
     ]
 
 
@@ -41,6 +49,7 @@ def test_family_sampling_is_one_case_per_family_the_backend_has() -> None:
     assert picked("load.pipeline", REFERENCE_ORT) == [
         ("reference-ort", "text-classification", "bert", None),
         ("reference-ort", "image-classification", "vit", None),
+        ("reference-ort", "text-generation", "llama", None),
     ]
     assert picked("load.pipeline", FILL_MASK_ONLY) == [("fill-mask-only", "fill-mask", "bert", None)]
 
@@ -78,26 +87,29 @@ def test_an_unknown_clause_is_an_error() -> None:
         catalogue.clause("load.other", "core", "a doc")(test_parity_undeclared)
 
 
-def test_fill_mask_only_backend_runs_the_common_clauses_on_fill_mask(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(("task", "arch"), [("fill-mask", "bert"), ("text-generation", "llama")])
+def test_a_one_task_backend_runs_the_common_clauses_on_its_task(
+    pytester: pytest.Pytester, task: str, arch: str
+) -> None:
     pytester.makepyfile(
-        specs="""
+        specs=f"""
         import dataclasses
         from conformance.backends.reference import REFERENCE_ORT
-        SPEC = dataclasses.replace(REFERENCE_ORT, name="fill-mask-only",
-                                   classes={"fill-mask": REFERENCE_ORT.classes["fill-mask"]})
+        SPEC = dataclasses.replace(REFERENCE_ORT, name="{task}-only",
+                                   classes={{"{task}": REFERENCE_ORT.classes["{task}"]}})
         """
     )
     record = pytester.path / "record.jsonl"
     names = " or ".join(f"test_{c.replace('.', '_')}[" for c in COMMON)
     pytester.runpytest_subprocess(
         "--pyargs", "conformance", "-p", "no:cacheprovider", "--backend", "specs:SPEC", "--results", str(record),
-        "--export-cache", "none", "--arch", "bert", "-k", names,
+        "--export-cache", "none", "--arch", arch, "-k", names,
     )  # fmt: skip
     results = [json.loads(line) for line in record.read_text().splitlines()]
     ran = {(r["check"], r["task"]): r["outcome"] for r in results if r["type"] == "result"}
-    on_fill_mask = {check: ran.get((check, "fill-mask")) for check in COMMON}
-    assert on_fill_mask == dict.fromkeys(COMMON, "passed"), on_fill_mask
-    others = {outcome for (check, task), outcome in ran.items() if task != "fill-mask"}
+    on_its_task = {check: ran.get((check, task)) for check in COMMON}
+    assert on_its_task == dict.fromkeys(COMMON, "passed"), on_its_task
+    others = {outcome for (check, other), outcome in ran.items() if other != task}
     assert others <= {"unsupported"}  # save.reload_equal samples every model: the other tasks are absent
 
 
