@@ -34,8 +34,8 @@ def run_suite(tmp_path: Path, backends: list[str], *args: str) -> dict[str, dict
 
 @pytest.fixture(scope="module")
 def meta_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict]]:
-    """Four runs: local clauses x local defects, Hub/input clauses x their defects, Hub faults x
-    theirs, trained weights."""
+    """The runs: local clauses x local defects, Hub/input clauses x their defects, Hub faults x
+    theirs, trained weights, generation clauses x generation defects (llama), the bf16 tier."""
     tmp = tmp_path_factory.mktemp("meta")
     one_model = ("--arch", "bert", "--task", "text-classification")
     local = selectors("local")
@@ -52,6 +52,16 @@ def meta_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str
     )
     for backend, checks in trained.items():
         results.setdefault(backend, {}).update(checks)
+    # Generation: the gen clauses on the zoo's llama x the generation defects; the stateful clause
+    # (not_run where there is no stateful option) on the reference OpenVINO backend and its defects.
+    llama = ("--task", "text-generation", "--arch", "llama", "-m", "gen")
+    generation = [
+        (selectors("gen"), ("-k", "not stateful_equals_stateless")),
+        (selectors("gen-ov", control="reference-ov"), ("-k", "stateful_equals_stateless")),
+    ]
+    for index, (backends, selection) in enumerate(generation):
+        for backend, checks in run_suite(tmp / f"gen-{index}", backends, *llama, *selection).items():
+            results.setdefault(backend, {}).update(checks)
     # The bf16 tier: bert's pair case and trained weights, on the reference OpenVINO backend.
     tiers = selectors("precision", control="reference-ov")
     for backend, checks in run_suite(tmp / "precision", tiers, "--arch", "bert", "-k", "precision").items():

@@ -30,7 +30,7 @@ from conformance.backends import CLASS_SUFFIX, ort_thread_probe
 from conformance.spec import BackendSpec
 
 # The meta runs of tests/meta/test_meta.py (`meta_results`), each selecting its own clauses.
-RUNS = ("local", "hub", "faults", "precision")
+RUNS = ("local", "hub", "faults", "precision", "gen", "gen-ov")
 BASES = ("ort", "ov")
 
 # Checks that compare outputs of the (exported or reloaded) model with PyTorch.
