@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +25,34 @@ SPATIAL_AXES = {2: "height", 3: "width"}
 def export_openvino(plan: ExportPlan, path: Path) -> None:
     """Write `path` (.xml) and its .bin, with the plan's tensor names and dynamic axes."""
     plan = dataclasses.replace(plan, dynamic_axes=_with_spatial_axes(plan))
+    with _converted(plan) as model:
+        ov.save_model(model, path, compress_to_fp16=False)
+
+
+@contextlib.contextmanager
+def _converted(plan: ExportPlan) -> Iterator[ov.Model]:
+    """The plan's module as an `ov.Model`, converted by the PyTorch frontend or, when that fails, from
+    an ONNX export. Save within the block: an ONNX-route model reads its weights from a temporary
+    folder that goes when the block ends."""
     try:
         model = _convert_module(plan)
     except Exception as error:  # any tracing or conversion failure: the ONNX route may still work
         logger.info(
             "openvino.convert_model could not convert the module (%s); converting an ONNX export", error
         )
-        with tempfile.TemporaryDirectory(prefix="optimum-conformance-onnx-") as tmp:
-            export_onnx(plan, Path(tmp) / "model.onnx")
-            model = ov.convert_model(Path(tmp) / "model.onnx")
-            ov.save_model(model, path, compress_to_fp16=False)  # before the ONNX weights disappear
+    else:
+        yield model
         return
-    ov.save_model(model, path, compress_to_fp16=False)
+    with tempfile.TemporaryDirectory(prefix="optimum-conformance-onnx-") as tmp:
+        export_onnx(plan, Path(tmp) / "model.onnx")
+        model = ov.convert_model(Path(tmp) / "model.onnx")
+        _name_ports(model, plan)  # ONNX tensors that alias one another keep one name
+        yield model
+
+
+def _name_ports(model: ov.Model, plan: ExportPlan) -> None:
+    for port, name in zip([*model.inputs, *model.outputs], [*plan.input_names, *plan.output_names]):
+        port.get_tensor().set_names({name})
 
 
 def _convert_module(plan: ExportPlan) -> ov.Model:
@@ -52,9 +70,7 @@ def _convert_module(plan: ExportPlan) -> ov.Model:
             f"converted graph has {len(model.inputs)} inputs / {len(model.outputs)} outputs, "
             f"expected {plan.input_names} / {plan.output_names}"
         )
-    # The tracer names tensors after Python variables; the base maps inputs and outputs by plan name.
-    for port, name in zip([*model.inputs, *model.outputs], [*plan.input_names, *plan.output_names]):
-        port.get_tensor().set_names({name})
+    _name_ports(model, plan)  # the tracer names tensors after Python variables; the base maps by plan name
     return model
 
 
@@ -97,22 +113,10 @@ def export_openvino_decoder(plan: ExportPlan, path: Path, stateful: bool = True)
     and concatenates the cache anew at every step, 1.5x slower. ONNX stays the route for a module
     the frontend cannot convert.
     """
-    try:
-        model = _convert_module(plan)
-    except Exception as error:  # any tracing or conversion failure: the ONNX route may still work
-        logger.info(
-            "openvino.convert_model could not convert the decoder (%s); converting an ONNX export", error
-        )
-        model = None
-    with tempfile.TemporaryDirectory(prefix="optimum-conformance-onnx-") as tmp:
-        if model is None:
-            export_onnx(plan, Path(tmp) / "model.onnx")
-            model = ov.convert_model(Path(tmp) / "model.onnx")
-            for port, name in zip([*model.inputs, *model.outputs], [*plan.input_names, *plan.output_names]):
-                port.get_tensor().set_names({name})  # ONNX tensors that alias one another keep one name
+    with _converted(plan) as model:
         if stateful and any(n.startswith("past_key_values.") for n in plan.input_names):
             make_stateful(model)
-        ov.save_model(model, path, compress_to_fp16=False)  # before the ONNX weights disappear
+        ov.save_model(model, path, compress_to_fp16=False)
 
 
 BEAM_IDX = "beam_idx"
