@@ -565,6 +565,33 @@ def test_gen_generation_config_loaded(check: CheckContext) -> None:
 
 
 @clause(
+    "gen.saved_tokenizer",
+    "strict",
+    "the tokenizer saved beside the model pads on the left: a batch it pads generates transformers' tokens",
+    requires=GEN,
+)
+def test_gen_saved_tokenizer(check: CheckContext) -> None:
+    from transformers import AutoTokenizer
+
+    target = check.tmp_path / "saved"
+    model = check.exported()
+    with check.at("save"):
+        model.save_pretrained(target)
+    if not (target / "tokenizer_config.json").is_file():
+        not_run("the save holds no tokenizer (save.preprocessors judges that)")
+    with check.at("reload"):
+        tokenizer = AutoTokenizer.from_pretrained(target)
+    batch = dict(tokenizer(PROMPTS, padding=True, return_tensors="np"))
+    with check.at("save"):
+        assert tokenizer.padding_side == "left", f"the saved tokenizer pads on the {tokenizer.padding_side}"
+    generation_config = config(check)
+    expected = check.generate_oracle(batch, generation_config)["sequences"]
+    assert_same_tokens(
+        check, tokens(check, model, batch, generation_config), expected, "saved tokenizer's batch"
+    )
+
+
+@clause(
     "gen.reload_equal",
     "core",
     "generate after save and reload equals generate before (beam 4)",

@@ -398,6 +398,19 @@ class IgnoresShippedGenerationConfig:
         return None
 
 
+@defect("gen.saved_tokenizer")
+class SavesRightPadding:
+    """save_pretrained writes the tokenizer with padding_side="right" (the tokenizer's class default),
+    so a batch padded by the saved tokenizer puts pads after the prompt: found by a probe that no
+    clause caught before this one."""
+
+    def save_pretrained(self, *args, **kwargs):
+        for preprocessor in self.preprocessors:
+            if hasattr(preprocessor, "padding_side"):
+                preprocessor.padding_side = "right"
+        return super().save_pretrained(*args, **kwargs)
+
+
 @defect("gen.reload_equal", collateral={"gen.use_cache_false"})
 class LiveExportDiffersFromSaved:
     """The model that export returns runs a graph optimised in memory (dynamically quantized, say) that
