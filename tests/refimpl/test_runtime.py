@@ -57,8 +57,9 @@ def test_constructor_takes_runtimes_only(backend: str) -> None:
 def test_can_generate_follows_the_task(backend: str) -> None:
     for task, suffix in CLASS_SUFFIX.items():
         cls = model_class(backend, task)
-        assert cls.can_generate() is tasks.TASKS[task].generative is False
-        assert type(f"Generative{suffix}", (cls,), {"generative": True}).can_generate() is True
+        assert cls.can_generate() is tasks.TASKS[task].generative
+        if not tasks.TASKS[task].generative:
+            assert type(f"Generative{suffix}", (cls,), {"generative": True}).can_generate() is True
 
 
 def test_openvino_does_not_import_the_onnxruntime_backend() -> None:
