@@ -27,7 +27,7 @@ RUN = "gen"
 PADDED_BATCH = frozenset({
     "gen.greedy", "gen.beam", "gen.beam_sampling", "gen.sampling", "gen.step_logits", "gen.returned_cache",
     "gen.cache_equals_no_cache", "gen.use_cache_false", "gen.left_padding", "gen.max_new_tokens",
-    "gen.beyond_export_shapes", "gen.eos",
+    "gen.beyond_export_shapes", "gen.eos", "gen.saved_tokenizer",
 })  # fmt: skip
 # Clauses that call generate() more than once on one model (and compare each call with transformers or
 # with a fresh model): a state one call leaves breaks the next.
@@ -82,7 +82,7 @@ class CannotGenerate:
     "gen.greedy",
     collateral={
         "gen.beam", "gen.beam_sampling", "gen.sampling", "gen.step_logits", "gen.cache_equals_no_cache",
-        "gen.max_new_tokens", "gen.beyond_export_shapes", "gen.eos", "gen.pipeline",
+        "gen.max_new_tokens", "gen.beyond_export_shapes", "gen.eos", "gen.pipeline", "gen.saved_tokenizer",
     },
 )  # fmt: skip
 class DecodePositionsOffByOne:
