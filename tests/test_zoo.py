@@ -43,6 +43,21 @@ def test_tokenizer_round_trip(tmp_path: Path) -> None:
     assert "token_type_ids" not in tokenizer("hello")  # RoBERTa takes none
 
 
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "qwen2"])
+def test_causal_sample_batch_holds_the_words(arch: str, tmp_path: Path) -> None:
+    """The left-padded sample batch of a zoo decoder: the longest row unpadded, every row words of the
+    vocabulary (on transformers 5, AutoTokenizer turns qwen2's into nothing: Qwen2Tokenizer)."""
+    from conformance.families.causal_lm import SPECIAL_IDS
+
+    inputs = zoo.sample_inputs(
+        zoo.build(arch, "text-generation", root=tmp_path), "text-generation", batch_size=3
+    )
+    mask, ids = inputs["attention_mask"], inputs["input_ids"]
+    assert ids.shape == (3, 8) and mask[0].all()
+    assert mask.sum(axis=1).tolist() == [8, 6, 4]
+    assert (ids[mask == 1] > max(SPECIAL_IDS.values())).all()
+
+
 def test_timm_is_an_honest_not_run_or_builds() -> None:
     model = zoo.ZooModel("timm-resnet", "image-classification")
     reason = model.missing_requirement()

@@ -20,7 +20,10 @@ def _ov_probe() -> tuple[dict[str, Any], Any]:
 
     def probe(model: Any) -> bool:
         model.compile()
-        return "THROUGHPUT" in str(model.request.get_property("PERFORMANCE_HINT"))
+        compiled = model.request  # a CompiledModel; the causal LMs keep an InferRequest of it
+        if hasattr(compiled, "get_compiled_model"):
+            compiled = compiled.get_compiled_model()
+        return "THROUGHPUT" in str(compiled.get_property("PERFORMANCE_HINT"))
 
     return {"ov_config": {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "THROUGHPUT"}}, probe
 
@@ -42,8 +45,10 @@ OPTIMUM_OV = BackendSpec(
     runtime_packages=("optimum", "openvino", "nncf"),
     artifacts=("openvino_model.xml", "openvino_model.bin"),
     # As upstream's own parity tests (tests/openvino/utils_tests.py F32_CONFIG): no bf16 on AMX CPUs.
-    load_kwargs={"ov_config": {"INFERENCE_PRECISION_HINT": "f32"}},
-    precisions={"bf16": {"ov_config": {"INFERENCE_PRECISION_HINT": "bf16"}}},
+    # The fp32 tier keeps the KV cache in f32 too: the CPU plugin's default u8 cache is a quantization
+    # (it drifts greedy tokens), which the reference also turns off unless asked for.
+    load_kwargs={"ov_config": {"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32"}},
+    precisions={"bf16": {"ov_config": {"INFERENCE_PRECISION_HINT": "bf16", "KV_CACHE_PRECISION": "f32"}}},
     runtime_probe=_ov_probe,
     invalid_runtime_kwargs={"device": "NOSUCH"},
     expectations=EXPECTATIONS / "optimum-ov.toml",

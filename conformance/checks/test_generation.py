@@ -9,6 +9,7 @@ Facts and traps behind each clause: notes/generation.md §6.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import threading
@@ -93,6 +94,15 @@ def stateful(model: Any) -> bool:
     return bool(getattr(model, "stateful", False) or getattr(model, "_is_stateful", False))
 
 
+def with_returned_cache(check: CheckContext) -> Any:
+    """The exported model; where it keeps its cache in the runtime and has a stateful option, its
+    stateless variant, which takes the cache in and gives it out."""
+    model = check.exported()
+    if stateful(model) and hasattr(model, "stateful"):
+        model = check.export(stateful=False)
+    return model
+
+
 def returned_cache(check: CheckContext, model: Any, result: Any) -> Any:
     """The cache a forward returned; not_run where the model keeps it in its runtime."""
     if stateful(model):
@@ -148,6 +158,75 @@ def test_gen_sampling(check: CheckContext) -> None:
     matches_transformers(check, "sampling")
 
 
+# Decoding modes transformers (4.56+, and 5.x) runs only from `custom_generate` repos on the Hub, which
+# need trust_remote_code=True: the suite never switches that on, so offline the tokens cannot be
+# compared; a backend must then refuse the mode as transformers does, not run another in its place.
+HUB_CODE_MODES = {
+    "group beam search": {"num_beams": 4, "num_beam_groups": 2, "diversity_penalty": 1.0},
+    "constrained beam search": {"num_beams": 4, "force_words_ids": [[9]]},
+    "contrastive search": {"penalty_alpha": 0.6, "top_k": 4},
+    "DoLa": {"dola_layers": "high", "repetition_penalty": 1.2},
+}
+# Where transformers still runs them (before 4.56), these two read the decoder's hidden states, an
+# output exports leave out.
+NEED_HIDDEN_STATES = {"contrastive search", "DoLa"}
+UNJUDGED = "cannot be compared here"  # the words of this clause's not_run (tests look for them)
+
+
+def hidden_states(check: CheckContext, model: Any) -> bool:
+    try:
+        result = check.run(model, as_torch(check.inputs(batch_size=1)), output_hidden_states=True)
+    except TypeError:
+        return False
+    return output(result, "hidden_states") is not None
+
+
+@clause(
+    "gen.hub_code_modes",
+    "core",
+    "group beam, constrained beam, contrastive search and DoLa give transformers' tokens, or are refused "
+    "where transformers refuses them (Hub code, trust_remote_code); never silently replaced",
+    requires=GEN,
+)
+def test_gen_hub_code_modes(check: CheckContext) -> None:
+    import transformers
+
+    inputs = prompts(check)
+    model = check.exported()
+    unjudged: dict[str, str] = {}
+    for mode, options in HUB_CODE_MODES.items():
+        generation_config = config(check, **options)
+        try:
+            expected = check.generate_oracle(inputs, generation_config)["sequences"]
+        except ValueError as refusal:  # transformers wants remote code it may not fetch
+            if "trust_remote_code" not in str(refusal):
+                raise
+            with check.at("infer"):
+                try:
+                    got = tokens(check, model, inputs, generation_config)
+                except ValueError:
+                    unjudged[mode] = (
+                        f"transformers {transformers.__version__} runs it only from Hub code with "
+                        f"trust_remote_code=True, which the suite never switches on, and {check.spec.name} "
+                        "refuses it as transformers does"
+                    )
+                    continue
+                raise AssertionError(
+                    f"{mode}: generated {got.shape[1] - inputs['input_ids'].shape[1]} tokens where transformers "
+                    f"refuses ({refusal}): another mode ran in its place"
+                ) from None
+        if mode in NEED_HIDDEN_STATES and not hidden_states(check, model):
+            unjudged[mode] = (
+                "it reads the hidden states, which the model does not return (output_hidden_states)"
+            )
+            continue
+        assert_same_tokens(check, tokens(check, model, inputs, generation_config), expected, mode)
+    if unjudged:
+        not_run(
+            f"{', '.join(unjudged)} {UNJUDGED}: " + "; ".join(f"{m}: {why}" for m, why in unjudged.items())
+        )
+
+
 @clause(
     "gen.step_logits",
     "core",
@@ -185,10 +264,11 @@ def test_gen_step_logits(check: CheckContext) -> None:
 )
 def test_gen_returned_cache(check: CheckContext) -> None:
     inputs = prompts(check)
-    model = check.exported()
-    if stateful(model) and hasattr(model, "stateful"):  # its stateless variant returns the cache
-        model = check.export(stateful=False)
-    cache = returned_cache(check, model, check.run(model, as_torch(inputs), use_cache=True))
+    model = with_returned_cache(check)
+    feed = as_torch(inputs)
+    if "position_ids" in inspect.signature(model.forward).parameters:  # defaults: gen.position_ids_default
+        feed["position_ids"] = torch.from_numpy(positions(inputs["attention_mask"]))
+    cache = returned_cache(check, model, check.run(model, feed, use_cache=True))
     expected = {"past_key_values": torch_cache(check, inputs)}
     tolerance = check.tolerance()
     with check.at("parity"):
@@ -256,6 +336,7 @@ def test_gen_cache_reaches_forward(check: CheckContext) -> None:
     calls: list[tuple[dict[str, Any], Any]] = []
     forward = model.forward
 
+    @functools.wraps(forward)  # generate() validates its kwargs against forward's signature
     def recording(*args: Any, **kwargs: Any) -> Any:
         result = forward(*args, **kwargs)
         calls.append((kwargs, output(result, "past_key_values")))
@@ -316,6 +397,63 @@ def test_gen_use_cache_mismatch(check: CheckContext) -> None:
             raise AssertionError("use_cache=True loaded a cacheless artifact without an error")
 
 
+@clause(
+    "gen.past_shape_dynamic",
+    "core",
+    "one model runs at past 0 and past > 0, batch 1 and 3, one and several new tokens a step, with transformers' logits",
+    requires=GEN,
+    sample="arch",
+)
+def test_gen_past_shape_dynamic(check: CheckContext) -> None:
+    # generate() only ever feeds one new token a step; several (assisted and prompt-lookup decoding,
+    # chunked prefill) and a batch that changes between calls are the shapes an export pins by mistake.
+    model = with_returned_cache(check)
+    net = check.oracle_model()
+    with_positions = {
+        side: "position_ids" in inspect.signature(forward).parameters
+        for side, forward in (("ours", model.forward), ("torch", net.forward))
+    }
+    tolerance = check.tolerance()
+    worst = 0.0
+
+    def step(what: str, ids: np.ndarray, mask: np.ndarray, past: Any = None) -> Any:
+        """Run `ids` (new tokens after `past`) and compare their logits with torch on the whole sequence."""
+        nonlocal worst
+        new = ids.shape[1]
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if with_positions["ours"]:
+            feed["position_ids"] = positions(mask)[:, -new:]
+        extra = {"past_key_values": past} if past is not None else {}
+        result = check.run(model, as_torch(feed), use_cache=True, **extra)
+        history[0] = np.concatenate([history[0], ids], axis=1) if past is not None else ids
+        full = {"input_ids": history[0], "attention_mask": mask}
+        if with_positions["torch"]:
+            full["position_ids"] = positions(mask)
+        with torch.no_grad():
+            expected = net(**as_torch(full)).logits[:, -new:].numpy()
+        got = as_numpy(output(result, "logits"))
+        with check.at("parity"):
+            assert got.shape[:2] == (ids.shape[0], new), f"{what}: logits of shape {got.shape}"
+            real = mask[:, -new:].astype(bool)  # left pads of the prompt are not compared
+            error = float(np.abs(got[:, -new:] - expected)[real].max())
+            worst = max(worst, error)
+            assert error <= tolerance.atol, f"{what}: logits differ by {error:.3g} (atol {tolerance.atol})"
+        return returned_cache(check, model, result)
+
+    history = [np.zeros((0, 0), dtype=np.int64)]
+    alone = check.inputs(batch_size=1, sequence_length=5)
+    step("batch 1, past 0, 5 tokens", alone["input_ids"], alone["attention_mask"])
+    batch = prompts(check)
+    mask = batch["attention_mask"]
+    past = step(f"batch {BATCH}, past 0, {mask.shape[1]} tokens", batch["input_ids"], mask)
+    for new in (3, 1):
+        length = mask.shape[1]
+        mask = np.concatenate([mask, np.ones((BATCH, new), dtype=mask.dtype)], axis=1)
+        ids = np.arange(5, 5 + new * BATCH, dtype=np.int64).reshape(BATCH, new)
+        past = step(f"batch {BATCH}, past {length}, {new} new tokens", ids, mask, past)
+    check.metrics.update(max_abs_err=worst, atol=tolerance.atol)
+
+
 # ---------------------------------------------------------------------- inputs
 
 
@@ -347,18 +485,27 @@ def test_gen_left_padding(check: CheckContext) -> None:
     requires=GEN,
 )
 def test_gen_position_ids_default(check: CheckContext) -> None:
-    model = check.exported()
+    model = with_returned_cache(check)
     inputs = as_torch(prompts(check))
-    implicit = check.run(model, inputs).logits
-    explicit = check.run(
-        model, {**inputs, "position_ids": torch.from_numpy(positions(inputs["attention_mask"].numpy()))}
-    )
+    explicit_positions = torch.from_numpy(positions(inputs["attention_mask"].numpy()))
+    implicit = check.run(model, inputs, use_cache=True)
+    explicit = check.run(model, {**inputs, "position_ids": explicit_positions}, use_cache=True)
     real = inputs["attention_mask"].bool()
+    # A rotary model's logits do not see a constant shift of a row's positions (pads counted as
+    # tokens): its cached keys do. The position a pad gets is free (transformers' generate gives pads
+    # 1, the cumsum 0); through masked attention it moves real positions by float noise: the
+    # registry's tolerance.
+    atol = check.tolerance().atol
     with check.at("parity"):
-        error = float((implicit[real] - explicit.logits[real]).abs().max())
-        check.metrics.update(max_abs_err=error, atol=RELOAD_ATOL)
-        assert error <= RELOAD_ATOL, (
-            f"default position_ids give logits {error:.3g} away from cumsum(mask) - 1"
+        errors = {"logits": float((implicit.logits[real] - explicit.logits[real]).abs().max())}
+        pairs = zip(*(cache_pairs(output(r, "past_key_values")) or () for r in (implicit, explicit)))
+        for layer, (ours, theirs) in enumerate(pairs):
+            keys = np.abs(as_numpy(ours[0]) - as_numpy(theirs[0])).swapaxes(1, 2)  # (batch, seq, heads, dim)
+            errors[f"layer {layer} keys"] = float(keys[real.numpy()].max())
+        worst = max(errors, key=errors.get)
+        check.metrics.update(max_abs_err=errors[worst], atol=atol)
+        assert errors[worst] <= atol, (
+            f"default position_ids give {worst} {errors[worst]:.3g} away from cumsum(mask) - 1"
         )
 
 

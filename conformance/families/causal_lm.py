@@ -86,11 +86,15 @@ class CausalLMFamily(Family):
     def sample_inputs(
         self, folder: Path, task: str, batch_size: int, sequence_length: int | None, rng: Any
     ) -> dict[str, Any]:
-        """`batch_size` prompts of different lengths, left-padded to the longest."""
-        import numpy as np
-        from transformers import AutoTokenizer
+        """`batch_size` prompts of different lengths, left-padded to the longest.
 
-        encode = AutoTokenizer.from_pretrained(folder)
+        The folder's tokenizer.json is read as it is: transformers 5's AutoTokenizer swaps in the
+        model type's own class for some types (qwen2: Qwen2Tokenizer, which rebuilds a byte-level BPE
+        and turns the zoo's words into nothing), and the harness's inputs must be the words."""
+        import numpy as np
+        from transformers import PreTrainedTokenizerFast
+
+        encode = PreTrainedTokenizerFast.from_pretrained(folder)
         texts = []
         for row in range(batch_size):
             length = max(1, (sequence_length or 8) - row * 2)

@@ -163,3 +163,49 @@ def test_site_opens_from_disk_and_drills_down(browser, tmp_path: Path, artifacts
     run_page = next((site / "r").glob("*.html"))
     browser.get(run_page.as_uri())
     assert "avx2" in browser.page_source and console_errors(browser) == []
+
+
+def test_generation_columns_sit_beside_the_encoder_ones(browser, tmp_path: Path, artifacts: Path) -> None:
+    """A record with encoder and causal-LM results: the matrix has a text-generation column with its
+    archs, and the backend page groups the gen.* results under Generation with their drill-down."""
+    from selenium.webdriver.common.by import By
+
+    builder = f.run(backends=(("optimum-ort", "0.1.0"),), tasks=["text-classification", "text-generation"])
+    builder.result("parity.pytorch", backend="optimum-ort")
+    for arch in ("gpt2", "llama"):
+        builder.result("gen.greedy", backend="optimum-ort", task="text-generation", arch=arch)
+        builder.result("parity.pytorch", backend="optimum-ort", task="text-generation", arch=arch)
+    builder.result(
+        "gen.threads", "failed", backend="optimum-ort", task="text-generation", arch="llama",
+        stage="infer", message="7 of 160 calls differ from serial",
+    )  # fmt: skip
+    site = tmp_path / "site"
+    render_site(load([f.write(tmp_path / "record.jsonl", builder.end())]), site)
+
+    browser.get((site / "index.html").as_uri())
+    tasks = [h.text.strip("▸ ").strip() for h in browser.find_elements(By.CSS_SELECTOR, "th.task")]
+    assert tasks[-2:] == ["text-classification", "text-generation"], tasks
+    cells = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")[0].find_elements(
+        By.CSS_SELECTOR, "td.cell:not([hidden])"
+    )
+    assert "core 80.0 %" in cells[2].text and "✗1" in cells[2].text  # 4 of 5 text-generation results passed
+    browser.find_elements(By.CSS_SELECTOR, "button.expand")[1].click()
+    archs = [
+        h.text.splitlines()[-1] for h in browser.find_elements(By.CSS_SELECTOR, "th.arch") if h.is_displayed()
+    ]
+    assert archs == ["gpt2", "llama"]
+    browser.save_screenshot(str(artifacts / "report-generation-index.png"))
+    assert console_errors(browser) == []
+
+    cells[2].find_element(By.TAG_NAME, "a").click()
+    wait(browser).until(
+        lambda d: "/b/" in d.current_url and d.execute_script("return document.readyState") == "complete"
+    )
+    groups = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "table.clauses tr.family")]
+    assert any(g.startswith("Generation") for g in groups), groups
+    browser.save_screenshot(str(artifacts / "report-generation-backend.png"))
+    browser.find_element(By.CSS_SELECTOR, "a.m.o-failed").click()
+    wait(browser).until(lambda d: "/t/" in d.current_url)
+    assert "gen.threads" in browser.find_element(By.TAG_NAME, "h1").text
+    assert browser.find_element(By.CSS_SELECTOR, "pre.message").text == "7 of 160 calls differ from serial"
+    assert console_errors(browser) == []

@@ -27,7 +27,7 @@ RUN = "gen"
 PADDED_BATCH = frozenset({
     "gen.greedy", "gen.beam", "gen.beam_sampling", "gen.sampling", "gen.step_logits", "gen.returned_cache",
     "gen.cache_equals_no_cache", "gen.use_cache_false", "gen.left_padding", "gen.max_new_tokens",
-    "gen.beyond_export_shapes", "gen.eos", "gen.saved_tokenizer",
+    "gen.beyond_export_shapes", "gen.eos", "gen.saved_tokenizer", "gen.past_shape_dynamic",
 })  # fmt: skip
 # Clauses that call generate() more than once on one model (and compare each call with transformers or
 # with a fresh model): a state one call leaves breaks the next.
@@ -83,6 +83,7 @@ class CannotGenerate:
     collateral={
         "gen.beam", "gen.beam_sampling", "gen.sampling", "gen.step_logits", "gen.cache_equals_no_cache",
         "gen.max_new_tokens", "gen.beyond_export_shapes", "gen.eos", "gen.pipeline", "gen.saved_tokenizer",
+        "gen.past_shape_dynamic",
     },
 )  # fmt: skip
 class DecodePositionsOffByOne:
@@ -95,6 +96,38 @@ class DecodePositionsOffByOne:
             new = feed["input_ids"].shape[1]
             feed = {**feed, "position_ids": np.cumsum(feed["attention_mask"], axis=-1)[:, -new:]}
         return super()._run(feed)
+
+
+@defect("gen.past_shape_dynamic")
+class DecodePositionsOfLastToken:
+    """At a decoding step every new token is numbered `attention_mask.sum() - 1`, the position of the
+    last one: right for the one token a step generate() feeds, wrong for each but the last of several
+    (assisted or prompt-lookup decoding, chunked prefill), which then attend at the wrong distance."""
+
+    def _run(self, feed):
+        if "position_ids" in feed and _past_length(feed) > 0:
+            last = feed["attention_mask"].sum(axis=-1, keepdims=True) - 1
+            feed = {**feed, "position_ids": np.broadcast_to(last, feed["input_ids"].shape).astype(np.int64)}
+        return super()._run(feed)
+
+
+@defect("gen.hub_code_modes")
+class IgnoresUnknownModes:
+    """generate() drops the options of the decoding modes its own loop lacks (num_beam_groups,
+    penalty_alpha, dola_layers, constraints) and runs beam or greedy search in their place, as
+    backends with a patched decoding loop have: the user asked for one mode and silently got another."""
+
+    def generate(self, *args, generation_config=None, **kwargs):
+        if generation_config is not None:
+            generation_config = copy.deepcopy(generation_config)
+            generation_config.update(
+                num_beam_groups=1,
+                diversity_penalty=0.0,
+                penalty_alpha=None,
+                dola_layers=None,
+                force_words_ids=None,
+            )
+        return super().generate(*args, generation_config=generation_config, **kwargs)
 
 
 @defect("gen.beam", collateral={"gen.beam_sampling"})
@@ -131,7 +164,7 @@ class ReseedsEveryStep:
         return super()._run(feed)
 
 
-@defect("gen.step_logits")
+@defect("gen.step_logits", collateral={"gen.past_shape_dynamic"})
 class ReturnsLogProbabilities:
     """The logits output is log-softmax normalised (a fused sampling head): argmax, beam scores and
     sampling are unchanged, but every logit is off by the row's log-sum-exp."""
@@ -273,7 +306,7 @@ class PrefillIgnoresPadding:
         return super()._run(feed)
 
 
-@defect("gen.position_ids_default", collateral={"gen.returned_cache"})
+@defect("gen.position_ids_default")
 class DefaultPositionsZeros:
     """Missing position_ids are filled with zeros, the generic default the backend gives any missing
     integer input (as token_type_ids): every token of a forward call sits at position 0. generate(),
