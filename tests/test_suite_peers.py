@@ -19,22 +19,28 @@ from conformance import expectations
 from conformance.backends import builtin
 
 ROOT = Path(__file__).resolve().parent.parent
-SLICE = ("--arch", "bert", "--task", "text-classification")
+# An encoder and a causal LM (every gen clause and the common ones on a decoder).
+SLICES = {
+    "encoder": ("--arch", "bert", "--task", "text-classification"),
+    "causal-lm": ("--arch", "llama", "--task", "text-generation"),
+}
 # input.hub_faults waits out huggingface_hub's retry back-off (~25 s per backend): the full runs and
 # the meta-tests cover it.
 NEW_CLAUSES = "not hub_faults"
 
 
-def run_slice(tmp_path: Path, *backends: str) -> list[dict]:
+def run_slice(tmp_path: Path, cases: tuple[str, ...], *backends: str) -> list[dict]:
     record = tmp_path / "peers.jsonl"
     command = [sys.executable, "-m", "conformance.cli", "run", *backends, "--workers", "1",
-               "--results", str(record), "--", "--export-cache", str(tmp_path / "cache"), *SLICE, "-k", NEW_CLAUSES]  # fmt: skip
+               "--results", str(record), "--", "--export-cache", str(tmp_path / "cache"), *cases, "-k", NEW_CLAUSES]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     # Entries for other architectures and tasks match nothing in the slice (reported as stale and
-    # the exit status is 1); an entry for every case must match.
+    # the exit status is 1); an entry for every case, or every case of the slice's task, must match.
     stale = [line for line in done.stdout.splitlines() if line.startswith("STALE EXPECTATION")]
-    assert not [line for line in stale if "-*]'" in line], stale
+    task = cases[cases.index("--task") + 1]
+    every_case = [f"[{backend}-*]'" for backend in backends] + [f"-{task}-*]'"]
+    assert not [line for line in stale if any(scope in line for scope in every_case)], stale
     return [json.loads(line) for line in record.read_text().splitlines()]
 
 
@@ -70,9 +76,10 @@ def _installed(module: str) -> bool:
     not (_installed("optimum.onnxruntime") and _installed("optimum.intel")),
     reason="optimum-onnx / optimum-intel are not installed here (extra `peers`, tox -e main)",
 )
-def test_upstream_ort_and_openvino_are_judged_honestly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cases", SLICES.values(), ids=SLICES.keys())
+def test_upstream_ort_and_openvino_are_judged_honestly(tmp_path: Path, cases: tuple[str, ...]) -> None:
     backends = ("optimum-ort", "optimum-ov")
-    assert_honest(run_slice(tmp_path, *backends), backends)
+    assert_honest(run_slice(tmp_path, cases, *backends), backends)
 
 
 def _ipex_reason() -> str | None:
@@ -86,8 +93,11 @@ def _ipex_reason() -> str | None:
     return None
 
 
+# The encoder slice only: optimum-intel 1.27's IPEXModelForCausalLM fails 117 clauses over the causal-LM
+# zoo in the ipex set (95 of them inside its torch.compile of the patched llama/gpt2/qwen2/falcon
+# forward) and has no expectation file entries for them yet (issue 30).
 def test_upstream_ipex_is_judged_honestly(tmp_path: Path) -> None:
     reason = _ipex_reason()
     if reason:
         pytest.skip(reason)
-    assert_honest(run_slice(tmp_path, "optimum-ipex"), ("optimum-ipex",))
+    assert_honest(run_slice(tmp_path, SLICES["encoder"], "optimum-ipex"), ("optimum-ipex",))
