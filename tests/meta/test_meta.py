@@ -94,7 +94,7 @@ def test_defect_is_caught_by_its_clause(meta_results: dict, defect) -> None:
     }
     unexpected.pop(defect.target, None)
     assert not unexpected, f"{defect.name} also broke clauses it should not: {unexpected}"
-    passed = [c for c, r in checks.items() if r["outcome"] == "passed"]
+    passed = [c for c, r in checks.items() if r["outcome"] == "passed" or honest_offline_not_run(r)]
     assert len(passed) >= len(checks) - 1 - len(defect.collateral)
 
 
