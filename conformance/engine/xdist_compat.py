@@ -5,8 +5,10 @@ Two defects of `LoadGroupScheduling` in pytest-xdist <= 3.8.0 (the newest releas
 worker crash: the dead worker's finished groups are re-queued (pytest-dev/pytest-xdist#1323, fixed
 by #1324) and a replacement worker gets one test, which it keeps until more work comes
 (#1327, fixed by #1328); both fixes are merged after 3.8.0. A third, re-running the test the worker
-died on, is still open (#1371). `CrashSafeScheduling` works around all three; on a release that
-holds #1324 and #1328 only the third part is kept.
+died on, is still open (#1371). A fourth: when two workers die close together, the first
+replacement's collection makes the scheduler hand work to the second while it is still collecting
+(INTERNALERROR, KeyError in `_assign_work_unit`; #1189 and #1362, open). `CrashSafeScheduling`
+works around all four; on a release that holds #1324 and #1328 only the last two parts are kept.
 """
 
 from __future__ import annotations
@@ -93,7 +95,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             super().schedule()
             if rescheduling and hangs:  # a replacement worker joined
                 for node in self.nodes:
-                    if node in self.registered_collections:
-                        self._reschedule(node)
+                    self._reschedule(node)
+
+        def _reschedule(self, node: Any) -> None:
+            # Two workers dying close together: the second replacement is still collecting when the
+            # first one's collection reschedules every node. It gets work from its own collection.
+            if node in self.registered_collections:
+                super()._reschedule(node)
 
     return CrashSafeScheduling(config, log)

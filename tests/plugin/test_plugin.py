@@ -160,6 +160,37 @@ def test_crash_and_timeout_are_recorded_and_the_run_goes_on(pytester: pytest.Pyt
     validate(lines)
 
 
+def test_two_workers_crashing_together_are_both_replaced_and_the_run_goes_on(
+    pytester: pytest.Pytester,
+) -> None:
+    """Both workers die within a second: while the first replacement collects, the second joins.
+    xdist's scheduler then gave work to the one still collecting (INTERNALERROR: KeyError)."""
+    result, lines = run(
+        pytester,
+        "--backend",
+        "tests.meta.broken:CRASHING",
+        "--arch",
+        "bert",
+        *("--task", "text-classification", "--task", "token-classification"),
+        # four groups on two workers: two are still queued when the first replacement joins
+        *("--task", "question-answering", "--task", "fill-mask"),
+        "--export-cache",
+        "none",
+        "-n",
+        "2",
+        "--dist",
+        "loadgroup",
+        "-k",
+        "dynamic_shapes or call_is_forward",
+    )
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    outcomes = [(name.split("[")[0], r["outcome"]) for name, r in results(lines).items()]
+    crashed = [name for name, outcome in outcomes if outcome == "crashed"]
+    assert ("test_load_call_is_forward", "passed") in outcomes
+    assert crashed == ["test_parity_dynamic_shapes"] * 4
+    validate(lines)
+
+
 def test_unsupported_and_not_run_are_not_passes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         specs="""
