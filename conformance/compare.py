@@ -110,6 +110,24 @@ def within(
     return bad
 
 
+def dtype_name(value: Any) -> str:
+    """The element type of a torch tensor or numpy array as numpy spells it ("float32"): torch spells
+    it the same after its "torch." prefix, so outputs of either kind compare with the oracle's."""
+    return str(getattr(value, "dtype", type(value).__name__)).removeprefix("torch.")
+
+
+def layout_differences(result: Any, expected: dict[str, Any]) -> dict[str, str]:
+    """Outputs (by path) whose dtype or shape is not the expected one's, with what each has; outputs
+    the result leaves out are `differences`' business."""
+    wrong = {}
+    for name, reference, value in _pairs(result, expected):
+        got = f"{dtype_name(value)}{list(getattr(value, 'shape', ()))}"
+        want = f"{dtype_name(reference)}{list(reference.shape)}"
+        if got != want:
+            wrong[name] = f"{got}, PyTorch {want}"
+    return wrong
+
+
 def _unpadded(values: np.ndarray, mask: np.ndarray | None, axis: int | None) -> np.ndarray:
     """`values` at the positions the mask keeps, if its batch and sequence axes (`axis`, by default
     the axes after batch) have the mask's shape; else all of them."""

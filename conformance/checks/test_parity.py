@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
 from conformance.cases import CheckContext
 from conformance.catalogue import clause
 from conformance.checks.helpers import as_torch, assert_parity, trained_checkpoint
-from conformance.compare import as_numpy, cache_pairs, leaves, output
+from conformance.compare import as_numpy, cache_pairs, layout_differences, leaves, output
 from conformance.engine.outcomes import not_run
 from conformance.families.forward import as_numpy_tree
 
@@ -53,6 +55,26 @@ def test_parity_output_type(check: CheckContext) -> None:
         )
         missing = [n for n in check.oracle(check.inputs()) if output(result, n) is None]
         assert not missing, f"outputs {missing} missing (the other parity checks compare only what is there)"
+
+
+@clause(
+    "parity.output_dtypes",
+    "core",
+    "every output has the dtype and shape of the transformers model's (float32 logits, not float64)",
+    sample="arch",
+    requires=("forward",),
+)
+def test_parity_output_dtypes(check: CheckContext) -> None:
+    """The other parity checks compare values in float64, so they cannot see a float64 output where
+    PyTorch gives float32 (twice the memory, and a dtype error in the user's next op)."""
+    inputs = check.inputs()
+    expected = check.oracle(inputs)
+    result = check.run(check.exported(), as_torch(inputs))
+    with check.at("parity"):
+        main = next(iter(expected))
+        assert output(result, main) is not None, f"main output {main!r} missing"
+        wrong = layout_differences(result, expected)
+        assert not wrong, f"outputs whose dtype or shape is not PyTorch's: {wrong}"
 
 
 @clause(
@@ -175,6 +197,31 @@ def test_parity_determinism(check: CheckContext) -> None:
 
 
 @clause(
+    "parity.outputs_not_aliased",
+    "core",
+    # One case per family is enough: whether outputs are fresh arrays is decided by the backend's
+    # output path, one per family (the causal LM's adds a cache); an architecture only changes the graph.
+    "a call's outputs are unchanged by the next call on other same-shape inputs "
+    "(once per family: the backend's output path, not the architecture, decides)",
+    sample="family",
+    requires=("forward",),
+)
+def test_parity_outputs_not_aliased(check: CheckContext) -> None:
+    """Outputs returned as views of a buffer the backend reuses (IO binding with preallocated outputs)
+    change under the caller at the next call of the same shape; parity.determinism, which repeats
+    the same inputs, rewrites the same values and cannot see it."""
+    model = check.exported()
+    inputs = check.inputs()
+    other = {name: value[::-1].copy() for name, value in inputs.items()}  # rows reversed: same shape
+    first = check.run(model, as_torch(inputs))
+    before = _contents(first)
+    check.run(model, as_torch(other))
+    with check.at("infer"):
+        changed = [name for name, content in _contents(first).items() if content != before[name]]
+        assert not changed, f"outputs {changed} of a call changed when the model was called again"
+
+
+@clause(
     "parity.real_weights",
     "core",
     "a trained checkpoint (all-MiniLM-L6-v2) matches PyTorch",
@@ -218,3 +265,12 @@ def _arrays(value: object) -> list[object]:
     if isinstance(value, (tuple, list)):
         return [leaf for item in value for leaf in _arrays(item)]
     return [value]
+
+
+def _contents(result: Any) -> dict[str, list[bytes]]:
+    """A copy of every output's bytes, by name (a cache: each key and value)."""
+    return {
+        name: [as_numpy(leaf).tobytes() for leaf in _arrays(value)]
+        for name, value in result.items()
+        if value is not None
+    }

@@ -22,6 +22,14 @@ class OtherOutputType:
         return result if return_dict is False else dict(result)
 
 
+@defect("parity.output_dtypes")
+class Float64Outputs:
+    """Float outputs widened to float64 (a cast left in the output path): the values still match."""
+
+    def _run(self, feed):
+        return {k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in super()._run(feed).items()}
+
+
 @defect("parity.tensor_type")
 class AlwaysTorch:
     def _wrap(self, outputs, use_torch, return_dict):
@@ -88,6 +96,23 @@ class Nondeterministic:
     def _run(self, feed):
         self._calls = getattr(self, "_calls", 0) + 1
         return shift(super()._run(feed), 1e-6 * (self._calls % 2))
+
+
+@defect("parity.outputs_not_aliased")
+class ReusedOutputBuffers:
+    """Outputs written into buffers the instance keeps per output name (IO binding with preallocated
+    outputs) and returned as those buffers: the next call of the same shape overwrites them."""
+
+    def _run(self, feed):
+        buffers = self.__dict__.setdefault("_output_buffers", {})
+        outputs = super()._run(feed)
+        for name, value in outputs.items():
+            buffer = buffers.get(name)
+            if buffer is None or buffer.shape != value.shape or buffer.dtype != value.dtype:
+                buffer = buffers[name] = np.empty_like(value)
+            buffer[...] = value
+            outputs[name] = buffer
+        return outputs
 
 
 @defect("parity.real_weights")
