@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from tests.meta.defects import PARITY, RELOAD, defect, drifts_after
@@ -115,3 +117,17 @@ class SwallowsRuntimeKwargs:
     @classmethod
     def _load_runtime(cls, path, **kwargs):
         return super()._load_runtime(path)
+
+
+@defect("load.no_temp_leftovers")
+class LeavesExportFolderInTemp:
+    """Exports into a `tempfile.mkdtemp()` folder, moves the files out and never removes the folder
+    (a plain temp path where a TemporaryDirectory the model owns was needed)."""
+
+    @classmethod
+    def _export_artifacts(cls, model, spec, config, library, out_dir, **kwargs):
+        scratch = Path(tempfile.mkdtemp(prefix="export-"))
+        name = super()._export_artifacts(model, spec, config, library, scratch, **kwargs)
+        for path in scratch.iterdir():
+            shutil.move(path, out_dir / path.name)
+        return name

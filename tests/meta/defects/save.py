@@ -1,7 +1,8 @@
-"""Defects of saving (`save.*`): the local meta run."""
+"""Defects of saving (`save.*`): the local meta run; save.no_token needs the Hub, so the hub run."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -15,7 +16,7 @@ SAVES_EXPORT = frozenset({
     "save.reload_equal", "save.manifest", "save.preprocessors", "save.flatten_subfolder", "save.into_source_dir",
     "save.to_file_path", "save.overwrite", "save.after_export_gc", "save.atomic", "load.local_dir",
     "load.reexport", "load.config_root_fallback", "load.file_name", "load.config_object", "load.config_path",
-    "load.instance_attributes", "load.pipeline", "load.backend_kwargs_reach_runtime",
+    "load.instance_attributes", "load.pipeline", "load.backend_kwargs_reach_runtime", "load.no_temp_leftovers",
 })  # fmt: skip
 
 
@@ -100,3 +101,21 @@ class WritesInPlace:
             self.model_path
         ):
             self._save_pretrained(target)
+
+
+@defect("save.no_token", run="hub")
+class RecordsLoadKwargs:
+    """Writes its from_pretrained arguments, token= included, into the config.json it saves (a
+    "how was this loaded" field: the kind of leak users report)."""
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        model = super().from_pretrained(*args, **kwargs)
+        model._load_kwargs = {name: str(value) for name, value in kwargs.items()}
+        return model
+
+    def _save_config(self, save_directory):
+        super()._save_config(save_directory)
+        path = Path(save_directory) / "config.json"
+        config = json.loads(path.read_text())
+        path.write_text(json.dumps({**config, "load_kwargs": getattr(self, "_load_kwargs", {})}, indent=2))
