@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,8 @@ from conformance.engine.outcomes import not_run
 CONFIG_FILES = {"config.json", "generation_config.json"}
 # Save or push, then reload: the same bytes run again, so the same numbers up to runtime noise.
 RELOAD_ATOL = 1e-7
+# Seconds the threads of `in_threads` may take together before the check calls it a hang.
+THREADS_TIMEOUT = 120.0
 
 
 def as_torch(inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -148,3 +153,60 @@ def raises(
             )
             return error
         raise AssertionError("no error raised")
+
+
+def in_threads(
+    check: CheckContext,
+    call: Callable[[int, int], str | None],
+    threads: int,
+    calls: int,
+    timeout: float = THREADS_TIMEOUT,
+) -> None:
+    """`threads` threads, released together, make `calls` calls each on one model: `call(thread,
+    number)` makes one and says what is wrong with its result (None: nothing). An exception is that
+    call's verdict and ends its thread. Fails, at stage infer, on any wrong call, and on threads still
+    running `timeout` seconds after the start, so that a deadlock or a hang is a failure naming the
+    stuck threads rather than a stuck test.
+
+    The threads are daemon threads joined against one deadline, not a ThreadPoolExecutor: the
+    interpreter joins an executor's workers at exit, so a hung call would still hang the worker.
+    """
+    wrong: list[str] = []  # appended from the threads (list.append is atomic)
+    barrier = threading.Barrier(threads)
+
+    def work(thread: int) -> None:
+        try:
+            barrier.wait(timeout)
+        except threading.BrokenBarrierError:
+            return  # another thread never started: reported as hung below
+        for number in range(calls):
+            try:
+                problem = call(thread, number)
+            except Exception as error:  # a thread's failure is a verdict, not a harness error
+                wrong.append(f"thread {thread} call {number}: {type(error).__name__}: {str(error)[:300]}")
+                return
+            if problem:
+                wrong.append(f"thread {thread} call {number}: {problem}")
+
+    workers = [
+        threading.Thread(target=work, args=(t,), name=f"{check.check}-{t}", daemon=True)
+        for t in range(threads)
+    ]
+    start = time.monotonic()
+    with check.at("infer"):
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(max(0.0, start + timeout - time.monotonic()))
+        hung = [worker.name for worker in workers if worker.is_alive()]
+        check.metrics.update(
+            threads=threads, calls=threads * calls, seconds=round(time.monotonic() - start, 3)
+        )
+        assert not hung, (
+            f"{len(hung)} of {threads} threads still running {timeout:.0f} s after the start of "
+            f"{threads} x {calls} calls on one model (a deadlock or a hang): {hung}"
+            + (f"; wrong calls so far: {wrong[:3]}" if wrong else "")
+        )
+        assert not wrong, (
+            f"{len(wrong)} of {threads * calls} concurrent calls failed or differ from serial: {wrong[:3]}"
+        )

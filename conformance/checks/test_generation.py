@@ -10,9 +10,7 @@ Facts and traps behind each clause: notes/generation.md §6.
 from __future__ import annotations
 
 import functools
-import inspect
 import json
-import threading
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -22,10 +20,17 @@ import torch
 
 from conformance.cases import CheckContext
 from conformance.catalogue import clause
-from conformance.checks.helpers import RELOAD_ATOL, as_torch
+from conformance.checks.helpers import RELOAD_ATOL, as_torch, in_threads
 from conformance.compare import as_numpy, cache_pairs, differences, output
 from conformance.engine.outcomes import not_run
-from conformance.families.causal_lm import NEW_TOKENS, PROMPTS, SPECIAL_IDS, generate, positions
+from conformance.families.causal_lm import (
+    NEW_TOKENS,
+    PROMPTS,
+    SPECIAL_IDS,
+    generate,
+    positions,
+    takes_positions,
+)
 from conformance.families.forward import as_numpy_tree
 
 GEN = ("generate",)
@@ -82,10 +87,18 @@ def torch_cache(check: CheckContext, inputs: dict[str, np.ndarray]) -> Any:
     means (transformers 5 returns a cache only when asked: use_cache=True)."""
     net = check.oracle_model()
     feed = as_torch(inputs)
-    if "position_ids" in inspect.signature(net.forward).parameters:
+    if takes_positions(net.forward):
         feed["position_ids"] = torch.from_numpy(positions(inputs["attention_mask"]))
     with torch.no_grad():
         return as_numpy_tree(net(**feed, use_cache=True, return_dict=True).past_key_values)
+
+
+def backend_takes_positions(check: CheckContext, model: Any) -> bool:
+    """Whether to give the backend explicit position_ids: the architecture has them (transformers'
+    forward takes them; bloom's ALiBi does not) and the backend's forward accepts them."""
+    return takes_positions(check.oracle_model().forward) and takes_positions(
+        model.forward, through_kwargs=True
+    )
 
 
 def stateful(model: Any) -> bool:
@@ -266,7 +279,7 @@ def test_gen_returned_cache(check: CheckContext) -> None:
     inputs = prompts(check)
     model = with_returned_cache(check)
     feed = as_torch(inputs)
-    if "position_ids" in inspect.signature(model.forward).parameters:  # defaults: gen.position_ids_default
+    if backend_takes_positions(check, model):  # their default: gen.position_ids_default
         feed["position_ids"] = torch.from_numpy(positions(inputs["attention_mask"]))
     cache = returned_cache(check, model, check.run(model, feed, use_cache=True))
     expected = {"past_key_values": torch_cache(check, inputs)}
@@ -409,10 +422,7 @@ def test_gen_past_shape_dynamic(check: CheckContext) -> None:
     # chunked prefill) and a batch that changes between calls are the shapes an export pins by mistake.
     model = with_returned_cache(check)
     net = check.oracle_model()
-    with_positions = {
-        side: "position_ids" in inspect.signature(forward).parameters
-        for side, forward in (("ours", model.forward), ("torch", net.forward))
-    }
+    with_positions = {"ours": backend_takes_positions(check, model), "torch": takes_positions(net.forward)}
     tolerance = check.tolerance()
     worst = 0.0
 
@@ -817,31 +827,14 @@ def test_gen_threads(check: CheckContext) -> None:
     generation_config = config(check)
     batches = [check.inputs(batch_size=1, sequence_length=n, seed=n) for n in (3, 5, 7, 9)]
     serial = [tokens(check, model, b, generation_config) for b in batches]
-    wrong: list[str] = []
-    barrier = threading.Barrier(8)
 
-    def work(thread: int) -> None:
-        barrier.wait()
-        for call in range(20):
-            index = (thread + call) % len(batches)
-            try:
-                with torch.no_grad():
-                    got = as_numpy(
-                        model.generate(**as_torch(batches[index]), generation_config=generation_config)
-                    )
-            except Exception as error:  # a thread's failure is a verdict, not a harness error
-                wrong.append(f"thread {thread} call {call}: {type(error).__name__}: {error}")
-                return
-            if not np.array_equal(got, serial[index]):
-                wrong.append(f"thread {thread} call {call}")
+    def call(thread: int, number: int) -> str | None:
+        index = (thread + number) % len(batches)
+        with torch.no_grad():
+            got = as_numpy(model.generate(**as_torch(batches[index]), generation_config=generation_config))
+        return None if np.array_equal(got, serial[index]) else f"prompt {index}: other tokens"
 
-    workers = [threading.Thread(target=work, args=(t,)) for t in range(8)]
-    with check.at("infer"):
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        assert not wrong, f"{len(wrong)} of 160 calls differ from serial: {wrong[:3]}"
+    in_threads(check, call, threads=8, calls=20)
 
 
 # ---------------------------------------------------------------------- integration

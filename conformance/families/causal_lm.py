@@ -117,7 +117,7 @@ class CausalLMFamily(Family):
         import numpy as np
 
         feed = dict(inputs)
-        if "position_ids" not in feed and "position_ids" in inspect.signature(net.forward).parameters:
+        if "position_ids" not in feed and takes_positions(net.forward):
             feed["position_ids"] = positions(feed.get("attention_mask", np.ones_like(feed["input_ids"])))
         return {"logits": pytorch_forward(net, feed)["logits"]}
 
@@ -153,6 +153,15 @@ def generate(model: Any, inputs: dict[str, Any], config: Any) -> Any:
     torch.manual_seed(GENERATE_SEED)
     with torch.no_grad():
         return model.generate(**inputs, generation_config=config, **GENERATE_OUTPUTS)
+
+
+def takes_positions(forward: Any, through_kwargs: bool = False) -> bool:
+    """Whether `forward` takes position_ids: by name, or (`through_kwargs`) through `**kwargs`, as
+    backends that hand their keywords to a transformers model do (optimum-intel's IPEX classes)."""
+    parameters = inspect.signature(forward).parameters
+    if "position_ids" in parameters:
+        return True
+    return through_kwargs and any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
 def positions(mask: Any) -> Any:

@@ -98,7 +98,8 @@ class Nondeterministic:
         return shift(super()._run(feed), 1e-6 * (self._calls % 2))
 
 
-@defect("parity.outputs_not_aliased")
+# parity.threads too: threads share the buffers, so one thread's outputs are overwritten by another's.
+@defect("parity.outputs_not_aliased", collateral={"parity.threads"})
 class ReusedOutputBuffers:
     """Outputs written into buffers the instance keeps per output name (IO binding with preallocated
     outputs) and returned as those buffers: the next call of the same shape overwrites them."""
@@ -113,6 +114,21 @@ class ReusedOutputBuffers:
             buffer[...] = value
             outputs[name] = buffer
         return outputs
+
+
+@defect("parity.threads")
+class StagedFeedOnInstance:
+    """Stages the call's feed on the instance (`self._staged`), then runs it row by row from there, as
+    a backend that binds its inputs in one step and runs them in chunks in the next: alone, every
+    call is right; called from several threads, another call restages the feed while a row runs (the
+    runtime lets go of the GIL), and the later rows are another caller's."""
+
+    def _run(self, feed):
+        self._staged = feed
+        rows = []
+        for row in range(len(feed[self.main_input_name])):
+            rows.append(super()._run({name: value[row : row + 1] for name, value in self._staged.items()}))
+        return {name: np.concatenate([outputs[name] for outputs in rows]) for name in rows[0]}
 
 
 @defect("parity.real_weights")
