@@ -57,8 +57,11 @@ def assert_honest(lines: list[dict], backends: tuple[str, ...]) -> None:
         for result in mine:
             name = result["test_id"].rpartition("::")[2]
             expected = [e for e in entries if e.matches(name)]
-            # An expectation that matches a test holds (xfailed); no other test is xfailed.
-            assert (result["outcome"] == "xfailed") == bool(expected), (name, result["outcome"])
+            # An expectation that matches a test holds (xfailed), unless the test did not run here (a
+            # bf16 tier on a CPU without bf16); no other test is xfailed.
+            assert (result["outcome"] == "xfailed") == bool(expected) or (
+                expected and result["outcome"] == "not_run"
+            ), (name, result["outcome"])
             if expected:
                 assert result["expectation"]["link"].startswith("https://github.com/huggingface/")
         assert any(r["outcome"] == "passed" for r in mine), f"{backend}: nothing passed"
@@ -93,11 +96,14 @@ def _ipex_reason() -> str | None:
     return None
 
 
-# The encoder slice only: optimum-intel 1.27's IPEXModelForCausalLM fails 117 clauses over the causal-LM
-# zoo in the ipex set (95 of them inside its torch.compile of the patched llama/gpt2/qwen2/falcon
-# forward) and has no expectation file entries for them yet (issue 30).
-def test_upstream_ipex_is_judged_honestly(tmp_path: Path) -> None:
+# On the causal LM only the gen clauses: the common ones crash three or four workers there (known crashes,
+# expectations), and each replacement worker costs the ipex set ~30 s of torch and IPEX imports.
+IPEX_SLICES = {**SLICES, "causal-lm": (*SLICES["causal-lm"], "-m", "gen")}
+
+
+@pytest.mark.parametrize("cases", IPEX_SLICES.values(), ids=IPEX_SLICES.keys())
+def test_upstream_ipex_is_judged_honestly(tmp_path: Path, cases: tuple[str, ...]) -> None:
     reason = _ipex_reason()
     if reason:
         pytest.skip(reason)
-    assert_honest(run_slice(tmp_path, SLICES["encoder"], "optimum-ipex"), ("optimum-ipex",))
+    assert_honest(run_slice(tmp_path, cases, "optimum-ipex"), ("optimum-ipex",))

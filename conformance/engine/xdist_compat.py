@@ -97,6 +97,19 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
                 for node in self.nodes:
                     self._reschedule(node)
 
+        def add_node_collection(self, node: Any, collection: Any) -> None:
+            super().add_node_collection(node, collection)
+            if node not in self.registered_collections:
+                # xdist drops a replacement whose collection differs from the first workers', without a
+                # word: the work re-queued for it would then wait forever. Seen once, not understood.
+                ours = set(self.collection)
+                raise RuntimeError(
+                    f"replacement worker {node.gateway.id} collected other tests than the first workers "
+                    f"({len(collection)} vs {len(ours)}; first differences: "
+                    f"{sorted(set(collection) ^ ours)[:3] or 'the same tests in another order'}): the run "
+                    "cannot go on"
+                )
+
         def _reschedule(self, node: Any) -> None:
             # Two workers dying close together: the second replacement is still collecting when the
             # first one's collection reschedules every node. It gets work from its own collection.
