@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import shutil
+from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 import pytest
 
 from conformance.cases import CheckContext
@@ -97,6 +101,141 @@ def test_save_preprocessors(check: CheckContext) -> None:
             f"no {preprocessor.marker_file}: the {preprocessor.kind.replace('_', ' ')} was not saved"
         )
         getattr(transformers, preprocessor.auto_class).from_pretrained(target)
+
+
+# Words for the inputs a saved preprocessor must encode as the shipped one does: mixed case and
+# punctuation (lower-casing, splitting), a word outside the vocabulary (unknown / word pieces).
+_TEXT = "Hello WORLD, Paris is a GOOD City! The cat's xyzzy-Movie"
+_SHORT = "paris is a city"
+# Odd picture sizes (width x height), none the model's own: the resize, crop and rescale all act.
+_PICTURE_SIZES = ((17, 33), (300, 200))
+
+
+@clause(
+    "save.preprocessors_behave",
+    "core",
+    "the saved tokenizer / image processor, reloaded with transformers' Auto classes, encodes varied inputs "
+    "exactly as the shipped one (core: one that encodes differently silently changes every prediction)",
+    sample="family",
+)
+def test_save_preprocessors_behave(check: CheckContext) -> None:
+    import transformers
+
+    from conformance.families import PREPROCESSORS
+
+    kind = check.case.model.spec.preprocessor
+    if kind is None:
+        not_run(f"the zoo's {check.case.arch} ships no preprocessor ({check.case.model.spec.library} model)")
+    preprocessor = PREPROCESSORS[kind]
+    source = check.source_dir()
+    folder = check.saved_copy()
+    if not (folder / preprocessor.marker_file).is_file():
+        not_run(
+            f"the save holds no {kind.replace('_', ' ')} ({preprocessor.marker_file}): save.preprocessors "
+            "judges whether one is saved"
+        )
+    compared = []
+    for auto_class in dict.fromkeys((preprocessor.auto_class, "AutoProcessor")):
+        load = getattr(transformers, auto_class).from_pretrained
+        try:
+            shipped = load(source)
+        except Exception:  # an Auto class that cannot load the zoo's own folder here judges nothing
+            continue
+        with check.at("reload"):
+            reloaded = load(folder)
+        samples = _text_samples(shipped) if kind == "tokenizer" else _picture_samples()
+        differ = _encodings_differ(shipped, reloaded, samples)
+        compared.append(auto_class)
+        check.metrics.update(encodings=len(samples), auto_classes=compared)
+        with check.at("save"):
+            assert not differ, (
+                f"the saved {kind.replace('_', ' ')}, reloaded with {auto_class}, encodes "
+                f"{len(differ)} of {len(samples)} inputs differently from the one the model ships: "
+                + "; ".join(differ[:4])
+            )
+    if not compared:
+        not_run(f"no Auto class of transformers {transformers.__version__} loads the zoo's {kind}")
+
+
+def _text_samples(tokenizer: Any) -> dict[str, Callable[[Any], Any]]:
+    """Named calls, each encoding (or decoding) one input with a tokenizer. The long text is twice
+    the shipped maximum length (truncation=True and padding="max_length" go by the saved one); the
+    shipped special tokens are written into a text (each must stay one special token)."""
+    limit = tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else 512
+    long = " ".join(itertools.islice(itertools.cycle(f"{_TEXT} {_SHORT}".split()), 2 * limit))
+    words = itertools.cycle(_SHORT.split())
+    specials = " ".join(f"{token} {next(words)}" for token in tokenizer.all_special_tokens)
+    batch = [_TEXT, _SHORT, specials]
+
+    def padded(**options: Any) -> Callable[[Any], Any]:
+        return lambda t: t(batch, return_tensors="np", **options)
+
+    return {
+        "a mixed-case text": lambda t: t(_TEXT),
+        "a text with special tokens": lambda t: t(specials, return_special_tokens_mask=True),
+        "a long text, truncation=True": lambda t: t(long, truncation=True),
+        "a text pair": lambda t: t(_TEXT, specials),
+        "a long text pair, truncation=True": lambda t: t(long, _SHORT, truncation=True),
+        "a batch, padding=True": padded(padding=True),
+        "a left-padded batch": padded(padding=True, padding_side="left"),
+        "a right-padded batch": padded(padding=True, padding_side="right"),
+        'a batch, padding="max_length", truncation=True': padded(padding="max_length", truncation=True),
+        "the special tokens decoded": lambda t: t.decode(t(specials)["input_ids"]),
+        "the special tokens decoded, skip_special_tokens=True": lambda t: t.decode(
+            t(specials)["input_ids"], skip_special_tokens=True
+        ),
+    }
+
+
+def _picture_samples() -> dict[str, Callable[[Any], Any]]:
+    """Named calls, each processing pictures with an image processor: odd sizes, a grayscale picture
+    converted to RGB, a numpy array and PIL images, one at a time and as a batch."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pictures = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for w, h in _PICTURE_SIZES]
+    gray = Image.fromarray(rng.integers(0, 256, (40, 50), dtype=np.uint8)).convert("RGB")
+    images = [pictures[0], Image.fromarray(pictures[1]), gray]
+    samples: dict[str, Callable[[Any], Any]] = {
+        f"a {w}x{h} picture": (lambda p, image=image: p(images=image, return_tensors="np"))
+        for (w, h), image in zip(_PICTURE_SIZES, images)
+    }
+    samples["a grayscale picture converted to RGB"] = lambda p: p(images=gray, return_tensors="np")
+    samples["the three as a batch"] = lambda p: p(images=images, return_tensors="np")
+    return samples
+
+
+def _encodings_differ(shipped: Any, reloaded: Any, samples: dict[str, Callable[[Any], Any]]) -> list[str]:
+    """What differs between the shipped and the reloaded preprocessor, per sample: the names of the
+    outputs, their dtypes, shapes and values (exactly), or an error only the reloaded one raises."""
+    found = []
+    for name, call in samples.items():
+        expected = _as_arrays(call(shipped))
+        try:
+            got = _as_arrays(call(reloaded))
+        except Exception as error:  # the shipped one encodes it: an error is a difference
+            found.append(f"{name}: {type(error).__name__}: {str(error)[:200]}")
+            continue
+        if set(got) != set(expected):
+            found.append(f"{name}: outputs {sorted(got)}, shipped {sorted(expected)}")
+            continue
+        problems = []
+        for key in expected:
+            a, b = got[key], expected[key]
+            if a.dtype != b.dtype or a.shape != b.shape:
+                problems.append(f"{key} is {a.dtype}{list(a.shape)}, shipped {b.dtype}{list(b.shape)}")
+            elif not np.array_equal(a, b):
+                where = tuple(int(i) for i in np.argwhere(a != b)[0])
+                problems.append(f"{key}{list(where)} is {a[where]!r}, shipped {b[where]!r}")
+        if problems:
+            found.append(f"{name}: {', '.join(problems)}")
+    return found
+
+
+def _as_arrays(encoded: Any) -> dict[str, np.ndarray]:
+    if isinstance(encoded, str):
+        return {"text": np.asarray(encoded)}
+    return {key: np.asarray(value) for key, value in dict(encoded).items()}
 
 
 @clause(

@@ -17,6 +17,7 @@ SAVES_EXPORT = frozenset({
     "save.to_file_path", "save.overwrite", "save.after_export_gc", "save.atomic", "load.local_dir",
     "load.reexport", "load.config_root_fallback", "load.file_name", "load.config_object", "load.config_path",
     "load.instance_attributes", "load.pipeline", "load.backend_kwargs_reach_runtime", "load.no_temp_leftovers",
+    "save.preprocessors_behave",
 })  # fmt: skip
 
 
@@ -32,7 +33,8 @@ class ExtraFile:
         (Path(save_directory) / "model.onnx.bak").write_bytes(b"leftover")
 
 
-@defect("save.preprocessors")
+# Its save holds no preprocessor: save.preprocessors_behave is an honest not_run pointing at save.preprocessors.
+@defect("save.preprocessors", collateral={"save.preprocessors_behave"})
 class DropsPreprocessors:
     def save_pretrained(self, *args, **kwargs):
         kept, self.preprocessors = self.preprocessors, []
@@ -40,6 +42,23 @@ class DropsPreprocessors:
             return super().save_pretrained(*args, **kwargs)
         finally:
             self.preprocessors = kept
+
+
+@defect("save.preprocessors_behave")
+class SavesStaticLengthTokenizer:
+    """Saves its tokenizer with model_max_length set to a static export length (8), as a backend that
+    pins shapes might: the files are all there and load, but truncation=True now cuts at 8 tokens."""
+
+    def save_pretrained(self, *args, **kwargs):
+        tokenizers = [p for p in self.preprocessors if hasattr(p, "model_max_length")]
+        kept = [tokenizer.model_max_length for tokenizer in tokenizers]
+        for tokenizer in tokenizers:
+            tokenizer.model_max_length = 8
+        try:
+            return super().save_pretrained(*args, **kwargs)
+        finally:
+            for tokenizer, length in zip(tokenizers, kept):
+                tokenizer.model_max_length = length
 
 
 @defect("save.flatten_subfolder")
