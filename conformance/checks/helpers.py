@@ -30,19 +30,25 @@ def as_torch(inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 
 def assert_parity(
-    check: CheckContext, result: Any, expected: dict[str, np.ndarray], inputs: dict[str, Any]
+    check: CheckContext,
+    result: Any,
+    expected: dict[str, np.ndarray],
+    inputs: dict[str, Any],
+    what: str = "",
 ) -> None:
     """Compare with the oracle as the case's family judges (`Comparison`: token ids exactly, the
-    rest at the case's tolerance); record the errors and the tolerance used."""
+    rest at the case's tolerance); record the errors and the tolerance used. `what` names the inputs
+    in the message, where a check compares several."""
     tolerance = check.tolerance()
     mask = inputs.get("attention_mask")
     mask = mask.numpy() if hasattr(mask, "numpy") else mask
     with check.at("parity"):
         metrics, bad = check.family().comparison.judge(result, expected, tolerance.atol, tolerance.rtol, mask)
         check.metrics.update(metrics, atol=tolerance.atol, rtol=tolerance.rtol, dtype=check.case.precision)
-        assert "unequal_outputs" not in metrics, f"{bad} differ from PyTorch's: token ids must be equal"
+        on = f"on {what}: " if what else ""
+        assert "unequal_outputs" not in metrics, f"{on}{bad} differ from PyTorch's: token ids must be equal"
         assert not bad, (
-            f"{bad} differ from PyTorch: max abs err {metrics['max_abs_err']:.3g} "
+            f"{on}{bad} differ from PyTorch: max abs err {metrics['max_abs_err']:.3g} "
             f"(atol {tolerance.atol}, rtol {tolerance.rtol}; {tolerance.reason})"
         )
 

@@ -15,6 +15,10 @@ from conformance.engine.outcomes import not_run
 from conformance.families.forward import as_numpy_tree
 
 THREADS, THREAD_CALLS = 8, 20  # parity.threads: 160 concurrent calls, well under a second on the zoo
+# parity.large_shapes: 16 rows of 12 to 27 tokens, each its own length (the sample inputs have 2-3 rows
+# of at most 13 tokens), and one row at the model's maximum positions.
+LARGE_BATCH_LENGTHS = tuple(range(12, 12 + 16))
+LARGE_SHAPES_SEED = 17
 
 
 @clause(
@@ -154,6 +158,41 @@ def test_parity_dynamic_shapes(check: CheckContext) -> None:
     for shape in ({"batch_size": 3, "sequence_length": 13}, {"batch_size": 1, "sequence_length": 5}):
         inputs = check.inputs(**shape)
         assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs)
+
+
+@clause(
+    "parity.large_shapes",
+    "core",
+    # Per arch: a limit is the graph's (a position table, a traced or tuned shape), so one case per
+    # family would miss it on the other architectures; and it is cheap: the export and load are the
+    # other parity checks', and tokenizing plus both forwards on both sides take 10-40 ms a case on the
+    # tiny zoo models (deberta-v2 multiple choice, 48 sequences, the most).
+    "a batch of 16 rows padded to 16 lengths, and one row at the model's maximum positions (text), "
+    "match PyTorch (per arch: the limits are the graph's; 10-40 ms a case on the zoo)",
+    sample="arch",
+    requires=("forward",),
+)
+def test_parity_large_shapes(check: CheckContext) -> None:
+    """The sample inputs have at most 3 rows of 13 tokens, so a backend wrong only above a small
+    limit (rows chunked by 8, a position table cut at 32, a shape traced once) passes every other
+    parity check. Both shapes come from the family (`Family.sized_inputs`); an image has no sequence
+    axis (its processor sets the size), so an image case compares the batch only and says so."""
+    family, folder, task = check.family(), check.source_dir(), check.case.task
+    rng = np.random.default_rng(LARGE_SHAPES_SEED)
+    model = check.exported()
+    shapes = [(f"a batch of {len(LARGE_BATCH_LENGTHS)} rows", LARGE_BATCH_LENGTHS)]
+    longest = family.max_positions(folder, task)
+    if longest is None:
+        check.metrics["longest_row"] = "not run: the inputs have no sequence axis"
+    else:
+        shapes.append((f"one row of {longest} tokens, the model's maximum positions", (longest,)))
+        check.metrics["longest_row"] = longest
+    worst = 0.0
+    for what, lengths in shapes:
+        inputs = family.sized_inputs(folder, task, lengths, rng)
+        assert_parity(check, check.run(model, as_torch(inputs)), check.oracle(inputs), inputs, what)
+        worst = max(worst, check.metrics.get("max_abs_err", 0.0))
+    check.metrics["max_abs_err"] = worst
 
 
 @clause(

@@ -21,6 +21,9 @@ A family module defines one `Family` subclass and one instance. It provides:
     comparison      how its outputs are judged against the oracle's (`conformance.compare.Comparison`)
     build(model, config_kwargs, folder)   write the random checkpoint and its preprocessor
     sample_inputs(folder, task, ...)      numpy inputs made with the model's own preprocessor
+    sized_inputs(folder, task, lengths, rng)
+                                          rows of exactly these lengths in tokens, padded to the longest
+    max_positions(folder, task)           the longest row the model takes (None: no sequence axis)
     load_oracle(folder, task)             the PyTorch model the suite trusts
     oracle(net, inputs)                   its outputs by name, nested outputs (caches) kept nested
     generate_oracle(net, inputs, config)  transformers' `generate()` with an explicit GenerationConfig
@@ -33,7 +36,7 @@ clauses that need what only it offers declare it with `requires=` (see `conforma
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -145,6 +148,17 @@ class Family:
         self, folder: Path, task: str, batch_size: int, sequence_length: int | None, rng: Any
     ) -> dict:
         raise NotImplementedError
+
+    def sized_inputs(self, folder: Path, task: str, lengths: Sequence[int], rng: Any) -> dict[str, Any]:
+        """One distinct row per entry of `lengths`, each exactly that many tokens long (special tokens
+        included), padded to the longest: shapes beyond the sample inputs' (`parity.large_shapes`).
+        A family whose inputs have no sequence axis gives one distinct sample per entry."""
+        raise NotImplementedError
+
+    def max_positions(self, folder: Path, task: str) -> int | None:
+        """The longest row `sized_inputs` can make for the model (its maximum positions, special
+        tokens included), or None: its inputs have no sequence axis (the preprocessor sets the size)."""
+        return None
 
     def load_oracle(self, folder: Path, task: str) -> Any:
         raise NotImplementedError

@@ -9,12 +9,13 @@ would go untested. Tokenizers pad on the left, as generation needs.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from conformance.compare import Comparison
 from conformance.families import Alternate, Arch, Family, Task
-from conformance.families.encoder import INIT, WORDS
+from conformance.families.encoder import INIT, WORDS, padded, position_limit, random_words
 from conformance.families.forward import as_numpy_tree, pytorch_forward
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]  # ids 0..3
@@ -101,6 +102,16 @@ class CausalLMFamily(Family):
             texts.append(" ".join(WORDS[int(i)] for i in rng.integers(0, len(WORDS), size=length)))
         encoded = encode(texts, padding=True, return_tensors="np")
         return {k: v.astype(np.int64) for k, v in encoded.items()}
+
+    def sized_inputs(self, folder: Path, task: str, lengths: Sequence[int], rng: Any) -> dict[str, Any]:
+        """Prompts of random words, one token each (no special tokens added), left-padded."""
+        from transformers import PreTrainedTokenizerFast
+
+        encode = PreTrainedTokenizerFast.from_pretrained(folder)  # as is: see sample_inputs
+        return padded(encode, [(encode(random_words(rng, length)), length) for length in lengths])
+
+    def max_positions(self, folder: Path, task: str) -> int | None:
+        return position_limit(folder)
 
     def load_oracle(self, folder: Path, task: str) -> Any:
         import transformers

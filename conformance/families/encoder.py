@@ -5,6 +5,7 @@ Zoo models are tiny random encoders with a deterministic WordPiece tokenizer bui
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +197,33 @@ class EncoderFamily(Family):
             encoded = encode(texts, padding=True, return_tensors="np")
         return {k: v.astype(np.int64) for k, v in encoded.items()}
 
+    def sized_inputs(self, folder: Path, task: str, lengths: Sequence[int], rng: Any) -> dict[str, Any]:
+        """Random words cut by the tokenizer (it knows its special tokens) to exactly each length:
+        question answering cuts the context after the question, multiple choice the sentence before
+        each of its choices (all choices of a row one length)."""
+        from transformers import AutoTokenizer
+
+        encode = AutoTokenizer.from_pretrained(folder)
+        rows = []
+        for length in lengths:
+            text, cut = random_words(rng, length), {"max_length": length}
+            if task == "multiple-choice":
+                rows += [
+                    (encode(text, random_words(rng, 3), truncation="only_first", **cut), length)
+                    for _ in range(CHOICES)
+                ]
+            elif task == "question-answering":
+                rows.append((encode("who is it ?", text, truncation="only_second", **cut), length))
+            else:
+                rows.append((encode(text, truncation=True, **cut), length))
+        inputs = padded(encode, rows)
+        if task == "multiple-choice":
+            return {k: v.reshape(len(lengths), CHOICES, -1) for k, v in inputs.items()}
+        return inputs
+
+    def max_positions(self, folder: Path, task: str) -> int | None:
+        return position_limit(folder)
+
     def load_oracle(self, folder: Path, task: str) -> Any:
         import transformers
 
@@ -216,6 +244,50 @@ class EncoderFamily(Family):
             "question-answering": {"question": "where is paris ?", "context": "paris is a city in france"},
         }.get(task)  # multiple-choice has no pipeline
         return None if sample is None else ({"tokenizer": encode}, sample)
+
+
+def random_words(rng: Any, count: int) -> str:
+    """`count` words of the zoo's vocabulary drawn by `rng`, one token each."""
+    return " ".join(WORDS[int(i)] for i in rng.integers(0, len(WORDS), size=count))
+
+
+def padded(encode: Any, rows: list[tuple[Any, int]]) -> dict[str, Any]:
+    """Encoded rows, each checked to be its length in tokens, padded to the longest on the tokenizer's
+    side as its own padding would (`encode.pad` would too, but warns that a fast tokenizer should
+    encode a batch in one call, which cannot cut each row to its own length)."""
+    import numpy as np
+
+    wrong = [(len(row["input_ids"]), length) for row, length in rows if len(row["input_ids"]) != length]
+    if wrong:
+        raise ValueError(f"rows of (tokens, wanted) {wrong}: too short for the special tokens?")
+    width = max(length for _, length in rows)
+    fill = {"input_ids": encode.pad_token_id, "token_type_ids": encode.pad_token_type_id, "attention_mask": 0}
+    batch = {name: np.full((len(rows), width), fill[name], dtype=np.int64) for name in rows[0][0]}
+    for index, (row, length) in enumerate(rows):
+        where = slice(width - length, None) if encode.padding_side == "left" else slice(None, length)
+        for name, values in row.items():
+            batch[name][index, where] = values
+    return batch
+
+
+# These number positions from pad_token_id + 1 (`create_position_ids_from_input_ids`), so that many
+# fewer tokens fit in max_position_embeddings.
+POSITIONS_AFTER_PAD = frozenset({"roberta", "xlm-roberta", "mpnet"})
+
+
+def position_limit(folder: Path) -> int:
+    """The longest sequence, in tokens, a zoo text model takes: its config's maximum positions
+    (`n_positions` for gpt2; none for ALiBi models such as bloom), less the pad offset of
+    `POSITIONS_AFTER_PAD`, and no more than its tokenizer's model_max_length."""
+    import json
+
+    config = json.loads((folder / "config.json").read_text())
+    limit = json.loads((folder / "tokenizer_config.json").read_text())["model_max_length"]
+    positions = config.get("max_position_embeddings", config.get("n_positions"))
+    if positions is not None:
+        offset = config.get("pad_token_id", 0) + 1 if config.get("model_type") in POSITIONS_AFTER_PAD else 0
+        limit = min(limit, positions - offset)
+    return int(limit)
 
 
 def _build_transformers(task: Task, arch: Arch, config_kwargs: dict[str, Any], folder: Path) -> None:

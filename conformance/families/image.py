@@ -6,6 +6,7 @@ Zoo models are tiny random vision models with their image processor (timm: none,
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,10 @@ class ImageFamily(Family):
         return {
             "pixel_values": processor(images=images, return_tensors="np")["pixel_values"].astype(np.float32)
         }
+
+    def sized_inputs(self, folder: Path, task: str, lengths: Sequence[int], rng: Any) -> dict[str, Any]:
+        """One distinct picture per entry: pictures have no sequence axis, the processor sets their size."""
+        return self.sample_inputs(folder, task, len(lengths), None, rng)
 
     def load_oracle(self, folder: Path, task: str) -> Any:
         config = json.loads((folder / "config.json").read_text())

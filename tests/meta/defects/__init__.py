@@ -35,9 +35,9 @@ BASES = ("ort", "ov")
 
 # Checks that compare outputs of the (exported or reloaded) model with PyTorch.
 PARITY = frozenset({
-    "parity.pytorch", "parity.dynamic_shapes", "parity.default_inputs", "parity.input_dtypes",
-    "parity.real_weights", "load.local_dir", "load.export", "load.export_legacy_hook", "load.auto_export",
-    "load.reexport", "load.config_root_fallback", "load.file_name", "load.pipeline",
+    "parity.pytorch", "parity.dynamic_shapes", "parity.large_shapes", "parity.default_inputs",
+    "parity.input_dtypes", "parity.real_weights", "load.local_dir", "load.export", "load.export_legacy_hook",
+    "load.auto_export", "load.reexport", "load.config_root_fallback", "load.file_name", "load.pipeline",
 })  # fmt: skip
 # Checks that compare a reloaded save with the model it came from.
 RELOAD = frozenset({"save.reload_equal", "save.flatten_subfolder", "save.into_source_dir"})
