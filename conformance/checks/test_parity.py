@@ -266,6 +266,27 @@ def test_parity_outputs_not_aliased(check: CheckContext) -> None:
 
 
 @clause(
+    "parity.new_inputs_same_shapes",
+    "core",
+    # One case per family is enough: what a backend keeps between calls lives in its run path, one
+    # per family; an architecture only changes the graph.
+    "a second call on other inputs of the same shapes returns their own outputs (PyTorch's), not "
+    "a result kept from the first call (once per family: the backend's run path decides)",
+    sample="family",
+    requires=("forward",),
+)
+def test_parity_new_inputs_same_shapes(check: CheckContext) -> None:
+    """A result cache keyed by input shapes (meant to skip re-binding a shape seen before) hands the
+    first call's outputs to every later call of those shapes. Every other parity clause calls a fresh
+    model once per shape, or repeats the same inputs (parity.determinism), and cannot see it."""
+    model = check.exported()
+    inputs = check.inputs()
+    other = {name: value[::-1].copy() for name, value in inputs.items()}  # rows reversed: same shape
+    check.run(model, as_torch(inputs))
+    assert_parity(check, check.run(model, as_torch(other)), check.oracle(other), other)
+
+
+@clause(
     "parity.threads",
     "core",
     # One case per family is enough: thread safety is decided by the backend's run path (its runtime

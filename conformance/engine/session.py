@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.writer = None
     if state.cleanup_hub:
         state.cache.hub.cleanup()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave nothing in the temp folder: each process's saved exports and, on the controller, the
+    workers' case files (after every report, a crashed worker's included, has been read)."""
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    shutil.rmtree(state.cache.scratch, ignore_errors=True)
+    if state.cases_dir is not None:
+        shutil.rmtree(state.cases_dir, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import signal
@@ -276,3 +277,20 @@ def test_cli_run_prints_a_summary(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "reference-ort: core 100 % (1/1)  strict 100 % (2/2)  [2 passed]" in completed.stdout
+
+
+def test_a_run_leaves_nothing_in_the_temp_folder(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    # the run's processes (the controller and two workers) put their temp files here
+    monkeypatch.setenv("TMPDIR", str(temp))
+    selection = ("-n", "2", "-k", "save_reload_equal or determinism")
+    result, lines = run(pytester, "--backend", "reference-ort", *ONE_MODEL, *selection)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
+    assert {line["outcome"] for line in results(lines).values()} == {"passed"}
+    # What the runtimes write once per temp folder, not per run (so not the suite's to remove):
+    # onnxruntime's session id file and torch inductor's compile cache.
+    runtimes_own = {".ses", f"torchinductor_{getpass.getuser()}"}
+    assert sorted(p.name for p in temp.iterdir() if p.name not in runtimes_own) == []

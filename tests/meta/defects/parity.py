@@ -136,6 +136,19 @@ class ReusedOutputBuffers:
         return outputs
 
 
+@defect("parity.new_inputs_same_shapes")
+class ResultCacheByShape:
+    """Keeps each call's outputs by the shapes of its feed and returns them for any later feed of
+    those shapes (a per-shape cache meant to skip re-binding): every first call of a shape is right."""
+
+    def _run(self, feed):
+        results = self.__dict__.setdefault("_results_by_shape", {})
+        key = tuple(sorted((name, value.shape) for name, value in feed.items()))
+        if key not in results:
+            results[key] = super()._run(feed)
+        return {name: value.copy() for name, value in results[key].items()}
+
+
 @defect("parity.threads")
 class StagedFeedOnInstance:
     """Stages the call's feed on the instance (`self._staged`), then runs it row by row from there, as

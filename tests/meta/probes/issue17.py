@@ -9,7 +9,8 @@ honest measure of what the suite catches, written after the clauses, not for the
         --arch bert --task text-classification
 
 A defect is caught when a clause that passes on reference-ort fails on it: 2/8 at 7b0bdca, 7/8 at
-fd9fab8 (the stale per-shape cache, D, is the miss).
+fd9fab8 (the stale per-shape cache, D, was the miss); 8/8 since parity.new_inputs_same_shapes, whose
+meta defect (broken-result-cache-by-shape) is D itself, so D is imported from there.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import replace
 import numpy as np
 
 from tests.meta.defects import ort_spec
+from tests.meta.defects.parity import ResultCacheByShape
 
 
 def _probe(mixin: type, name: str):
@@ -67,14 +69,8 @@ class TorchLogitsIoBinding:
 
 
 # D. a per-instance result cache keyed by the input shapes (meant to skip re-binding per shape), which
-#    returns the first result for any later inputs of the same shapes.
-class StaleShapeCache:
-    def _run(self, feed):
-        cache = self.__dict__.setdefault("_by_shape", {})
-        key = tuple(sorted((k, v.shape) for k, v in feed.items()))
-        if key not in cache:
-            cache[key] = super()._run(feed)
-        return {k: v.copy() for k, v in cache[key].items()}
+#    returns the first result for any later inputs of the same shapes. Now a registered meta defect.
+StaleShapeCache = ResultCacheByShape
 
 
 # E. a generated model card that records how to reload the model, hub token included.
