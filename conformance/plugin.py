@@ -16,5 +16,6 @@ pytest_plugins = (
     "conformance.engine.collect",
     "conformance.engine.recorder",
     "conformance.engine.xdist_compat",
+    "conformance.engine.threads",
     "conformance.engine.session",
 )

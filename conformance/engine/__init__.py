@@ -8,6 +8,8 @@
                    of a report into the DESIGN.md outcome vocabulary, by exception type
     recorder       case properties on every report, one run-record line per test (crashes too)
     xdist_compat   pytest-xdist hooks and the version-gated scheduler workaround
+    threads        OpenMP threads per xdist worker (cores // workers), set before workers start
+    session        the end of a session: stale expectations, the record closed, temp files removed
 
 Nothing here imports a runtime, torch or huggingface_hub at load time.
 """

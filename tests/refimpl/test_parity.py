@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
-import pytest
 import torch
 
 from conformance import zoo
-from tests.refimpl.backends import ZOO, load, zoo_folder
 
 ATOL = RTOL = 1e-4
 
@@ -20,10 +21,8 @@ def assert_close(ours: object, oracle: dict[str, np.ndarray], label: str) -> Non
         np.testing.assert_allclose(actual, expected, atol=ATOL, rtol=RTOL, err_msg=f"{label}: {name}")
 
 
-@pytest.mark.parametrize("model", ZOO, ids=lambda m: m.id)
-def test_parity_with_pytorch(backend: str, model: zoo.ZooModel) -> None:
-    folder = zoo_folder(model)
-    ours = load(backend, model.task, folder, export=True)
+def test_parity_with_pytorch(backend: str, zoo_export: tuple[zoo.ZooModel, Path, Any]) -> None:
+    model, folder, ours = zoo_export
     oracle_model = zoo.load_pytorch(folder, model.task)
     # Batch 2 with padding, then other batch and sequence sizes on the same compiled model.
     for shape in ({}, {"batch_size": 3, "sequence_length": 13}, {"batch_size": 1, "sequence_length": 5}):

@@ -6,12 +6,13 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from conformance import zoo
-from tests.refimpl.backends import ZOO, load, model_class, zoo_folder
+from tests.refimpl.backends import load, model_class, zoo_folder
 
 ARTIFACTS = {"ort": {"model.onnx"}, "ov": {"openvino_model.xml", "openvino_model.bin"}, "ipex": {"model.pt"}}
 
@@ -36,10 +37,10 @@ def assert_same_outputs(a: dict, b: dict) -> None:
         np.testing.assert_allclose(a[name], b[name], atol=1e-7, rtol=0, err_msg=name)
 
 
-@pytest.mark.parametrize("model", ZOO, ids=lambda m: m.id)
-def test_save_reload_equal_and_manifest(backend: str, model: zoo.ZooModel, tmp_path: Path) -> None:
-    source = zoo_folder(model)
-    exported = load(backend, model.task, source, export=True)
+def test_save_reload_equal_and_manifest(
+    backend: str, zoo_export: tuple[zoo.ZooModel, Path, Any], tmp_path: Path
+) -> None:
+    model, source, exported = zoo_export
     before = outputs(exported, source, model.task)
     exported.save_pretrained(tmp_path / "saved")
 
