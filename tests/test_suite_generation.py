@@ -17,6 +17,9 @@ import pytest
 from conformance import catalogue
 from tests.meta.runner import honest_offline_not_run
 
+# Left to CI by the quick run (tox -e quick): every gen clause on every causal-LM arch: ~2 min.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 # Where a clause cannot apply to a backend, the reason it must give (anything else not run fails).
 NOT_APPLICABLE = {

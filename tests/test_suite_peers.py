@@ -18,6 +18,9 @@ import pytest
 from conformance import expectations
 from conformance.backends import builtin
 
+# Left to CI by the quick run (tox -e quick): the upstream classes over encoder and causal-LM slices: ~5 min.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 # An encoder and a causal LM (every gen clause and the common ones on a decoder).
 SLICES = {

@@ -18,6 +18,9 @@ import pytest
 
 from tests.meta import runner
 
+# Left to CI by the quick run (tox -e quick): the local slice twice on four backends: ~2 min.
+pytestmark = pytest.mark.slow
+
 BACKENDS = [
     "reference-ort",
     "reference-ov",

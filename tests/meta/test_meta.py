@@ -16,6 +16,9 @@ from tests.meta import runner
 from tests.meta.defects import all_defects
 from tests.meta.runner import by_backend, honest_offline_not_run
 
+# Left to CI by the quick run (tox -e quick): every defect through the suite: ~15 min.
+pytestmark = pytest.mark.slow
+
 FAILING = {"failed", "crashed", "timeout", "error", "xpassed"}
 DEFECTS = all_defects()
 ORT_DEFECTS = [d for d in DEFECTS if d.run != "precision"]

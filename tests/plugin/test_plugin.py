@@ -134,6 +134,7 @@ def test_expectations_xfail_xpass_and_stale(pytester: pytest.Pytester) -> None:
     assert lines[-1]["type"] == "end" and lines[-1]["exit_status"] == 1
 
 
+@pytest.mark.slow  # 40-45 s: workers crash and are replaced
 def test_crash_and_timeout_are_recorded_and_the_run_goes_on(pytester: pytest.Pytester) -> None:
     result, lines = run(
         pytester,
@@ -162,6 +163,7 @@ def test_crash_and_timeout_are_recorded_and_the_run_goes_on(pytester: pytest.Pyt
     validate(lines)
 
 
+@pytest.mark.slow  # 40-45 s: workers crash and are replaced
 def test_two_workers_crashing_together_are_both_replaced_and_the_run_goes_on(
     pytester: pytest.Pytester,
 ) -> None:

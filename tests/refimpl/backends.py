@@ -7,6 +7,7 @@ here is an honest skip with the import error as reason.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from conformance import zoo
 from conformance.backends import CLASS_SUFFIX
+from conformance.families import FAMILIES
 
 BACKENDS = {
     "ort": ("reference.onnxruntime", "ORT"),
@@ -24,6 +26,19 @@ BACKENDS = {
 PARITY_KWARGS: dict[str, dict[str, Any]] = {"ov": {"ov_config": {"INFERENCE_PRECISION_HINT": "f32"}}}
 # The forward-only zoo models: causal LMs have tests of their own (test_causal_lm.py), generate() first.
 ZOO = [model for model in zoo.models() if "generate" not in model.capabilities]
+# Each family's representative (arch, task): what the quick run (`-m "not slow"`) keeps of a zoo sweep.
+REPRESENTATIVES = {family.representative for family in FAMILIES}
+
+
+def sweep(values: list[Any], key: Callable[[Any], tuple[str, str]]) -> list[Any]:
+    """`values` as pytest params, all but the family representatives (by `key`: arch, task) marked
+    slow: the quick run checks one model per family, CI every one."""
+    return [
+        value if key(value) in REPRESENTATIVES else pytest.param(value, marks=pytest.mark.slow)
+        for value in values
+    ]
+
+
 # Text and image models on which IPEX bf16 (bf16 weights) is checked against its declared tolerance.
 BF16_CASES = [
     ("bert", "text-classification"),

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from conformance import zoo
-from tests.refimpl.backends import BACKENDS, ZOO, backend_module, exported_folder, load, zoo_folder
+from tests.refimpl.backends import BACKENDS, ZOO, backend_module, exported_folder, load, sweep, zoo_folder
 
 
 @pytest.fixture(params=list(BACKENDS), scope="session")
@@ -36,7 +36,7 @@ def exported_copy(backend: str, exports_root: Path, tmp_path: Path):
     return make
 
 
-@pytest.fixture(scope="session", params=ZOO, ids=lambda m: m.id)
+@pytest.fixture(scope="session", params=sweep(ZOO, lambda m: (m.arch, m.task)), ids=lambda m: m.id)
 def zoo_export(request: pytest.FixtureRequest, backend: str) -> tuple[zoo.ZooModel, Path, Any]:
     """(zoo model, its zoo folder, the backend's export of it), shared by the parity and round-trip
     tests of every forward-only zoo model. The export is nearly all of their time (1.7-4.3 s per
