@@ -35,7 +35,8 @@ BASES = ("ort", "ov")
 
 # Checks that compare outputs of the (exported or reloaded) model with PyTorch.
 PARITY = frozenset({
-    "parity.pytorch", "parity.dynamic_shapes", "parity.large_shapes", "parity.default_inputs",
+    "parity.pytorch", "parity.dynamic_shapes", "parity.large_shapes", "parity.new_inputs_same_shapes",
+    "parity.default_inputs",
     "parity.input_dtypes", "parity.real_weights", "load.local_dir", "load.export", "load.export_legacy_hook",
     "load.auto_export", "load.reexport", "load.config_root_fallback", "load.file_name", "load.pipeline",
 })  # fmt: skip
