@@ -240,6 +240,11 @@ def test_parity_determinism(check: CheckContext) -> None:
                 np.testing.assert_array_equal(as_numpy(value), as_numpy(second[name]), err_msg=name)
 
 
+def _rows_reversed(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Other inputs of the same shapes: the sample's rows in reverse order."""
+    return {name: value[::-1].copy() for name, value in inputs.items()}
+
+
 @clause(
     "parity.outputs_not_aliased",
     "core",
@@ -256,7 +261,7 @@ def test_parity_outputs_not_aliased(check: CheckContext) -> None:
     the same inputs, rewrites the same values and cannot see it."""
     model = check.exported()
     inputs = check.inputs()
-    other = {name: value[::-1].copy() for name, value in inputs.items()}  # rows reversed: same shape
+    other = _rows_reversed(inputs)
     first = check.run(model, as_torch(inputs))
     before = _contents(first)
     check.run(model, as_torch(other))
@@ -281,7 +286,7 @@ def test_parity_new_inputs_same_shapes(check: CheckContext) -> None:
     model once per shape, or repeats the same inputs (parity.determinism), and cannot see it."""
     model = check.exported()
     inputs = check.inputs()
-    other = {name: value[::-1].copy() for name, value in inputs.items()}  # rows reversed: same shape
+    other = _rows_reversed(inputs)
     check.run(model, as_torch(inputs))
     assert_parity(check, check.run(model, as_torch(other)), check.oracle(other), other)
 
