@@ -147,7 +147,7 @@ class CheckContext:
         """The model exported from a PyTorch checkpoint; a backend declaring no export step
         (load.export unsupported) loads the checkpoint as it is."""
         with self.at("export"):
-            if not any(fnmatchcase("load.export", pattern) for pattern in self.spec.unsupported):
+            if self.spec.exports:
                 kwargs["export"] = True
             return self.load(source or self.source_dir(), cls=cls, precision=precision, **kwargs)
 

@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_hub(sub)
     _add_smoke(sub)
+    from conformance.floor import add_parser as add_floor
+
+    add_floor(sub)
     from reports.cli import register
 
     register(sub)  # merge, report, diff, gate

@@ -11,6 +11,7 @@ import importlib
 import importlib.metadata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,12 @@ class BackendSpec:
             module, _, attr = target.partition(":")
             return getattr(importlib.import_module(module), attr)
         return target
+
+    @property
+    def exports(self) -> bool:
+        """Whether `from_pretrained(..., export=True)` is how the backend turns a PyTorch checkpoint
+        into its model; False when it declares load.export unsupported (it loads the checkpoint as is)."""
+        return not any(fnmatchcase("load.export", pattern) for pattern in self.unsupported)
 
     def precision_kwargs(self, precision: str) -> dict[str, Any]:
         """The `from_pretrained` kwargs of a precision tier ("fp32": `load_kwargs` as they are)."""

@@ -48,18 +48,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def cases_of(declared: catalogue.Clause, state: State) -> list[Case]:
     """The cases of one clause for every selected backend (and precision tier, for tier clauses)."""
-    from conformance import zoo
     from conformance.cases import Case
 
     archs, tasks = state.filters
-    eligible = [m for m in zoo.models(archs, tasks) if declared.requires <= m.capabilities]
     # Every tier any selected backend declares, for every backend: one without it is unsupported.
     tiers = sorted({t for spec in state.specs for t in spec.precisions}) if declared.tiers else ["fp32"]
     cases = []
     for spec in state.specs:
-        for model, reason in sample(declared, spec, eligible):
+        for model, reason in models_of(declared, spec, archs, tasks):
             cases += [Case(spec, model, tier, reason) for tier in tiers]
     return cases
+
+
+def models_of(
+    declared: catalogue.Clause, spec: BackendSpec, archs: list[str] | None, tasks: list[str] | None
+) -> list[tuple[ZooModel, str | None]]:
+    """(model, not-applicable reason) pairs one backend runs the clause on, within the --arch and
+    --task filters (None: no filter)."""
+    from conformance import zoo
+
+    eligible = [m for m in zoo.models(archs, tasks) if declared.requires <= m.capabilities]
+    return sample(declared, spec, eligible)
 
 
 def sample(
