@@ -109,20 +109,11 @@ class Comparison:
         return [c for c in self.changes if c.new is None and id(c) not in special]
 
 
-def suite_test_id(test_id: str) -> str:
-    """A test id relative to the suite package (`checks/test_parity.py::...`), wherever the suite
-    ran from (a source checkout, or an installed wheel under a venv): two runs of the same suite
-    compare test by test."""
-    path, sep, name = test_id.partition("::")
-    _, marker, rest = path.rpartition("conformance/checks/")
-    return f"checks/{rest}{sep}{name}" if marker else test_id
-
-
 def latest_results(record: Record) -> dict[TestKey, tuple[Result, Run]]:
     latest: dict[TestKey, tuple[Result, Run]] = {}
     for row in build_rows(record):
         for test_id, (result, run) in row.results.items():
-            key = TestKey(row.key.env, row.key.backend, suite_test_id(test_id))
+            key = TestKey(row.key.env, row.key.backend, test_id)  # suite-relative since loading
             if key not in latest or timestamp_key(run.started_at) >= timestamp_key(latest[key][1].started_at):
                 latest[key] = (result, run)
     return latest

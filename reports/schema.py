@@ -39,6 +39,7 @@ FAMILIES = {  # check id prefix -> its label in reports; a check id is "<family>
     "input": "Bad input",
 }
 MESSAGE_LIMIT = 4000  # characters of a result message kept in the record
+SUITE_CHECKS = "conformance/checks/"  # where the checks sit in the suite package, as node ids spell it
 
 _DESCRIPTION = (
     "A run record is a JSON Lines file: one `run` line (provenance), then one `result` line per test, "
@@ -174,8 +175,8 @@ class Result:
         metadata=_json(
             {
                 "type": "string",
-                "description": "pytest node id, unique within a run, e.g. "
-                "checks/test_parity.py::test_pytorch[reference-ort-text-classification-bert]",
+                "description": "pytest node id relative to the suite package, unique within a run, e.g. "
+                "checks/test_parity.py::test_parity_pytorch[reference-ort-text-classification-bert]",
             }
         )
     )
@@ -241,6 +242,7 @@ class Result:
         structural check; records from before a field existed get its default."""
         raw = line.raw
         values = {name: raw.get(name, spec.default) for name, spec in FIELDS["result"].items()}
+        values["test_id"] = suite_test_id(values["test_id"])  # records written before ids were relative
         values["duration_s"] = float(values["duration_s"] or 0.0)
         values["precision"] = values["precision"] or "fp32"
         return cls(**values, line=line)
@@ -267,6 +269,16 @@ class EndLine:
 LINES: dict[str, type[RunLine] | type[Result] | type[EndLine]] = {
     cls.KIND: cls for cls in (RunLine, Result, EndLine)
 }
+
+
+def suite_test_id(node_id: str) -> str:
+    """A pytest node id relative to the suite package: `checks/test_parity.py::test_parity_pytorch[...]`
+    whether the suite ran from a checkout (`conformance/checks/...`) or an installed wheel
+    (`.tox/<env>/lib/python3.11/site-packages/conformance/checks/...`). Readers see it on every page,
+    and two runs of one suite compare test by test. Ids outside the suite are kept as they are."""
+    path, separator, name = node_id.partition("::")
+    _, marker, rest = path.rpartition(SUITE_CHECKS)
+    return f"checks/{rest}{separator}{name}" if marker else node_id
 
 
 # --- field tables (derived) --------------------------------------------------------------------
@@ -388,12 +400,15 @@ def result_line(**fields: Any) -> dict[str, Any]:
     """A result line without its envelope (``type``, ``run_id``: `RecordWriter.result` adds them).
 
     Fields: test_id, check, level, backend, task, arch, outcome, stage, duration_s, message, repro,
-    metrics (required); precision (default "fp32"), expectation (default None). The message is cut to
-    MESSAGE_LIMIT characters. TypeError on a missing or unknown field or a value of the wrong JSON
-    type; ValueError on a bad outcome, level, stage or check id. Both name the field.
+    metrics (required); precision (default "fp32"), expectation (default None). The test id is made
+    relative to the suite package (`suite_test_id`); the message is cut to MESSAGE_LIMIT characters.
+    TypeError on a missing or unknown field or a value of the wrong JSON type; ValueError on a bad
+    outcome, level, stage or check id. Both name the field.
     """
     if isinstance(fields.get("message"), str):
         fields["message"] = fields["message"][:MESSAGE_LIMIT]
+    if isinstance(fields.get("test_id"), str):
+        fields["test_id"] = suite_test_id(fields["test_id"])
     return _build("result", fields, envelope=("run_id",))
 
 

@@ -74,7 +74,7 @@ class RunBuilder:
             "stage": stage,
             "duration_s": duration_s,
             "message": message,
-            "repro": f"pytest --pyargs conformance --backend {backend} '{test_id}'",
+            "repro": f"pytest --pyargs conformance --backend {backend} -k '{test_id.rpartition('::')[2]}'",
             "metrics": metrics if metrics is not None else {},
         }
         if expectation is not None:

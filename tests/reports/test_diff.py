@@ -191,10 +191,12 @@ def test_gate_as_a_subprocess(tmp_path: Path) -> None:
     assert "REGRESSIONS [policy core] (1)" in done.stdout
 
 
-def test_runs_from_a_checkout_and_from_a_wheel_compare_test_by_test() -> None:
-    from reports.diff import suite_test_id
-
+def test_runs_from_a_checkout_and_from_a_wheel_compare_test_by_test(tmp_path: Path) -> None:
     wheel = ".tox/matrix-main/lib/python3.11/site-packages/conformance/checks/test_parity.py::test_parity_pytorch[x]"
-    assert suite_test_id(wheel) == suite_test_id("conformance/checks/test_parity.py::test_parity_pytorch[x]")
-    assert suite_test_id(wheel) == "checks/test_parity.py::test_parity_pytorch[x]"
-    assert suite_test_id("test_other.py::test_x") == "test_other.py::test_x"
+    checkout = "conformance/checks/test_parity.py::test_parity_pytorch[x]"
+    base = f.write(tmp_path / "base.jsonl", f.run().result(test_id=wheel).end())
+    new = f.write(tmp_path / "new.jsonl", f.run().result("parity.pytorch", "failed", test_id=checkout).end())
+    comparison = compare(load([base]), load([new]))
+    (regression,) = comparison.regressions()
+    assert regression.key.test_id == "checks/test_parity.py::test_parity_pytorch[x]"
+    assert not comparison.added and not comparison.removed()

@@ -125,6 +125,21 @@ def test_hostile_strings_are_shown_as_text(tmp_path: Path, cli) -> None:
     assert_self_contained(site)
 
 
+def test_ids_from_an_installed_suite_read_relative_to_the_suite_package(tmp_path: Path, cli) -> None:
+    """Records written before ids were relative name the wheel's path under the tox env."""
+    wheel = ".tox/matrix/lib/python3.11/site-packages/conformance/checks/"
+    builder = f.run(backends=(("reference-ort", "0.1.0"), ("reference-ov", "0.1.0")))
+    for backend, outcome in (("reference-ort", "passed"), ("reference-ov", "failed")):
+        test_id = f"{wheel}test_parity.py::test_parity_pytorch[{backend}-text-classification-bert]"
+        builder.result("parity.pytorch", outcome, backend=backend, test_id=test_id)
+    site = tmp_path / "site"
+    report(cli, site, f.write(tmp_path / "old.jsonl", builder.end()), "--markdown")
+    shown = [p.read_text(encoding="utf-8") for p in site.rglob("*") if p.suffix in (".html", ".md")]
+    assert not [text for text in shown if "site-packages" in text or ".tox" in text]
+    interop = (site / "interop.html").read_text()
+    assert ">checks/test_parity.py::test_parity_pytorch[reference-ov-text-classification-bert]</a>" in interop
+
+
 def test_empty_run_shows_no_data_never_zero(tmp_path: Path, cli) -> None:
     site = tmp_path / "site"
     report(cli, site, f.write(tmp_path / "empty.jsonl", f.run().end()))
