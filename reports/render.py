@@ -26,6 +26,7 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
+from . import deviations
 from .diff import Comparison, compare, xml_text
 from .model import (
     FAILING,
@@ -41,7 +42,6 @@ from .model import (
     Tally,
     build_rows,
     family_sort_key,
-    first_line,
     load,
     normalized_id,
     task_sort_key,
@@ -297,6 +297,7 @@ class Site:
             "archs": [{"label": label(a, NO_ARCH)} for a in archs],
             "tasks": [{"value": label(t, NO_TASK), "label": label(t, NO_TASK)} for t in tasks],
             "families": families,
+            "deviations": deviations.group(results, href=lambda r: "../" + self.result_href(row.key, r)),
         }
 
     # test page ------------------------------------------------------------------------------
@@ -339,36 +340,34 @@ class Site:
         }
 
     # backend-specific failures --------------------------------------------------------------
-    def _backend_specific(self) -> dict[RowKey, list[dict[str, Any]]]:
-        """Per row, the tests failing there only while passing on at least one other row."""
-        found: dict[RowKey, list[dict[str, Any]]] = defaultdict(list)
+    def _backend_specific(self) -> dict[RowKey, list[tuple[Result, list[str]]]]:
+        """Per row, the tests failing there only while passing on at least one other row (with those rows)."""
+        found: dict[RowKey, list[tuple[Result, list[str]]]] = defaultdict(list)
         for peers in self.peers.values():
             failing = [(row, r) for row, r in peers if r.outcome in FAILING | {"xfailed"}]
             passing = [row.key.label for row, r in peers if r.outcome in PASSING]
             if len(failing) == 1 and passing:
                 row, result = failing[0]
-                found[row.key].append(
-                    {
-                        "result": result,
-                        "href": self.test_href[row.key, result.test_id],
-                        "summary": first_line(result.message),
-                        "passing": passing,
-                    }
-                )
+                found[row.key].append((result, passing))
         return found
 
     def interop_context(self) -> dict[str, Any]:
-        groups = [
-            {
-                "label": self.views[key].key.label,
-                "slug": self.views[key].slug,
-                "href": self.views[key].href,
-                "entries": sorted(
-                    entries, key=lambda e: (family_sort_key(e["result"].family), e["result"].test_id)
-                ),
-            }
-            for key, entries in sorted(self.specific.items(), key=lambda kv: kv[0].sort_key)
-        ]
+        groups = []
+        for key, entries in sorted(self.specific.items(), key=lambda kv: kv[0].sort_key):
+            passing = {id(result): rows for result, rows in entries}
+            groups.append(
+                {
+                    "label": key.label,
+                    "slug": self.views[key].slug,
+                    "href": self.views[key].href,
+                    "tests": len(entries),
+                    "deviations": deviations.group(
+                        (result for result, _ in entries),
+                        href=lambda r, key=key: self.result_href(key, r),
+                        passing=lambda r, passing=passing: passing[id(r)],
+                    ),
+                }
+            )
         return {**self.base(""), "groups": groups}
 
     # diff -----------------------------------------------------------------------------------
@@ -403,6 +402,10 @@ class Site:
             env_changes=comparison.env_changes,
         )
         return {**self.base(""), "diff": diff, "reason": ""}
+
+    def result_href(self, key: RowKey, result: Result) -> str:
+        """Where a result's details are, from the site's root."""
+        return self.test_href[key, result.test_id]
 
     def _href_for(self, key: Any) -> str | None:
         for row in self.rows:

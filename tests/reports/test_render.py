@@ -259,6 +259,42 @@ def test_backend_specific_failures(tmp_path: Path, cli) -> None:
     assert "Same check elsewhere" in ov_page.read_text()
 
 
+NINE_ARCHS = f.BIG_ARCHS[:9]
+
+
+def deviation_rows(html: str) -> list[str]:
+    return re.findall(r"<tr><td><code>.*?</tr>", html.split('class="list deviations"', 1)[1], re.S)
+
+
+def test_identical_deviations_are_one_row_listing_their_cases(tmp_path: Path, cli) -> None:
+    builder = f.run(backends=(("optimum-ort", "2.1.0"), ("reference-ort", "0.1.0")))
+    for arch in NINE_ARCHS:
+        builder.result("parity.default_inputs", backend="reference-ort", arch=arch)
+        builder.result(
+            "parity.default_inputs", "failed", backend="optimum-ort", arch=arch,
+            message=f"token_type_ids is not filled in\ntraceback of {arch}",
+        )  # fmt: skip
+    builder.result(
+        "parity.default_inputs", "failed", backend="optimum-ort", task="fill-mask", message="other"
+    )
+    builder.result("parity.default_inputs", backend="reference-ort", task="fill-mask")
+    builder.result("load.hub", "xfailed", backend="optimum-ort", message="token_type_ids is not filled in")
+    site = tmp_path / "site"
+    report(cli, site, f.write(tmp_path / "a.jsonl", builder.end()))
+    interop = (site / "interop.html").read_text()
+    (other, same) = deviation_rows(interop)  # by reason within a check
+    assert "token_type_ids is not filled in" in same and "<summary>9 cases</summary>" in same
+    assert same.count('<li><a href="') == 9 and "traceback of" not in same  # the first line is the reason
+    assert "reference-ort 0.1.0 · main" in same
+    assert ">other<" in other and "<details>" not in other and other.count("<a href=") == 1
+    assert "optimum-ort 2.1.0 · main</a> (10 tests, 2 deviations)" in interop
+    page = next(p for p in (site / "b").glob("*.html") if "optimum-ort" in p.name).read_text()
+    rows = deviation_rows(page)
+    assert len(rows) == 3 and "<summary>9 cases</summary>" in rows[2]  # load.* first, then parity.*
+    assert "load.hub" in rows[0] and "o-xfailed" in rows[0]
+    assert_self_contained(site)
+
+
 def test_diff_page_and_history(tmp_path: Path, cli) -> None:
     history = tmp_path / "history"
 
