@@ -146,8 +146,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report = subparsers.add_parser(
         "report",
         help="render records as a static HTML site (opens from disk, no network)",
-        description="Render the compatibility matrix, one page per backend and per test, the "
-        "backend-specific failures, a diff and the history as a static site.",
+        description="Render the compatibility matrix, a page per backend and per task, a drill-down "
+        "per backend and clause, the backend-specific failures, a diff and the history as a static site.",
     )
     report.add_argument(
         "records", nargs="+", metavar="RECORD", help="run record files (merged as by `merge`)"

@@ -554,8 +554,9 @@ class Tally:
             self.core[result.outcome] += 1
 
     def extend(self, results: Iterable[Result]) -> Tally:
-        for result in results:
-            self.add(result)
+        results = list(results)
+        self.all.update(r.outcome for r in results)  # Counter.update counts an iterable in C
+        self.core.update(r.outcome for r in results if r.level == "core")
         return self
 
     @property

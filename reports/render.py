@@ -2,21 +2,26 @@
 
 The site opens from disk: one local stylesheet and script, relative links, no network. Every string
 from a record goes through Jinja2's autoescaping (HTML) or `md_escape` (Markdown) or `xml_text`
-(SVG). No page embeds the whole data set: the index and backend pages hold counts and links, each
-test has its own small page, and full provenance lives on one page per run.
+(SVG). No page embeds the whole data set: the index and backend pages hold counts and links; the
+drill-down is one page per (backend, clause) holding that clause's results for every version and
+environment of the backend, each result under its own anchor; full provenance lives on one page per
+run. Pages and files then grow with backends x clauses, not with results (50,000 results: about
+700 drill-down pages, none near 300 KB).
 
 Layout of SITE_DIR: index.html, interop.html, diff.html, history.html, style.css, site.js,
-b/<backend row>.html, t/<test>.html, r/<run>.html, badges/<backend row>.svg, markdown/*.md.
+b/<backend row>.html, tasks/<task>.html (backends x architectures), c/<backend>/<clause>.html (the
+drill-down: `reports.drilldown`), r/<run>.html, badges/<backend row>.svg,
+markdown/*.md.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import re
 import shutil
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -28,6 +33,7 @@ from markupsafe import Markup
 
 from . import deviations
 from .diff import Comparison, compare, xml_text
+from .drilldown import ClausePage, DrillDown, digest
 from .model import (
     FAILING,
     FAMILIES,
@@ -51,7 +57,7 @@ from .score import PASS_RATE_FORMULA, pct
 
 TEMPLATES = Path(__file__).with_name("templates")
 MARKER = ".optimum-conformance-site"
-GENERATED_DIRS = ("b", "t", "r", "badges", "markdown")
+GENERATED_DIRS = ("b", "c", "tasks", "t", "r", "badges", "markdown")  # t/: the per-test pages of older sites
 GLYPHS = {
     "passed": "✓",
     "failed": "✗",
@@ -92,11 +98,10 @@ def _only_unsupported(tally: Tally) -> bool:
     return tally.all["unsupported"] > 0 and tally.all["unsupported"] == tally.total
 
 
-def slug(*parts: str | None, digest: int = 8) -> str:
+def slug(*parts: str | None, digest_length: int = 8) -> str:
     """A readable, collision-safe file name for arbitrary strings."""
-    text = "\x1f".join(p or "" for p in parts)
-    readable = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "x"
-    return f"{readable}-{hashlib.sha1(text.encode('utf-8', 'surrogatepass')).hexdigest()[:digest]}"
+    readable = re.sub(r"[^a-z0-9]+", "-", "\x1f".join(p or "" for p in parts).lower()).strip("-")[:40] or "x"
+    return f"{readable}-{digest(*parts, length=digest_length)}"
 
 
 def environment() -> jinja2.Environment:
@@ -132,8 +137,6 @@ class RowView:
     href: str
     env_label: str
     total: Cell
-    cells: list[Any] = field(default_factory=list)
-    tiers: list[Cell] = field(default_factory=list)  # one per Site.tiers
     specific: int = 0
 
     @property
@@ -172,14 +175,11 @@ class Site:
         self.generated = datetime.now(UTC).isoformat(timespec="seconds")
         self.views = {row.key: self._row_view(row) for row in self.rows}
         self.run_href = {run.run_id: f"r/{slug(run.run_id)}.html" for run in record.runs.values()}
-        self.test_href: dict[tuple[RowKey, str], str] = {}
+        self.backend_dir = {name: slug(name) for name in sorted({row.key.backend for row in self.rows})}
+        self.drill = DrillDown(self.rows, lambda key: self.views[key].slug, self.backend_dir.__getitem__)
         self.peers: dict[str, list[tuple[Row, Result]]] = defaultdict(list)
         for row in self.rows:
-            for test_id, (result, _) in row.results.items():
-                # 64 bits of hash: no collision among millions of test pages
-                self.test_href[row.key, test_id] = (
-                    f"t/{slug(self.views[row.key].slug, test_id, digest=16)}.html"
-                )
+            for result, _ in row.results.values():
                 self.peers[normalized_id(result)].append((row, result))
         self.tasks = sorted(
             {r.task for row in self.rows for r, _ in row.results.values()}, key=record.task_key
@@ -193,6 +193,7 @@ class Site:
         }
         # Precision tiers other than fp32, each with its own column (precision.* checks run in them).
         self.tiers = sorted({r.precision for row in self.rows for r, _ in row.results.values()} - {"fp32"})
+        self._grouped: dict[RowKey, tuple[dict[Any, list[Result]], dict[Any, list[Result]]]] = {}
         self.specific = self._backend_specific()
         for view in self.views.values():
             view.specific = len(self.specific.get(view.key, []))
@@ -206,41 +207,67 @@ class Site:
     def base(self, root: str) -> dict[str, Any]:
         return {"root": root, "site_title": self.title, "generated": self.generated}
 
-    # index ----------------------------------------------------------------------------------
-    def index_context(self) -> dict[str, Any]:
-        columns = [
-            {"label": label(task, NO_TASK), "archs": [{"label": label(a, NO_ARCH)} for a in self.archs[task]]}
-            for task in self.tasks
-        ]
-        rows = []
-        for row in self.rows:
-            view = self.views[row.key]
+    # index and task pages -----------------------------------------------------------------
+    def task_href(self, task: str | None) -> str:
+        return f"tasks/{slug(label(task, NO_TASK))}.html"
+
+    def _by_task_and_arch(self, row: Row) -> tuple[dict[Any, list[Result]], dict[Any, list[Result]]]:
+        """A row's results by task and by (task, arch), worked out once for the index and task pages."""
+        if row.key not in self._grouped:
             by_task: dict[Any, list[Result]] = defaultdict(list)
             by_arch: dict[Any, list[Result]] = defaultdict(list)
             for result, _ in row.results.values():
                 by_task[result.task].append(result)
                 by_arch[result.task, result.arch].append(result)
-            view.tiers = [
+            self._grouped[row.key] = (by_task, by_arch)
+        return self._grouped[row.key]
+
+    def task_context(self, task: str | None) -> dict[str, Any]:
+        """One task's matrix: backend rows x its architectures (the index has one column per task)."""
+        columns = [{"label": f"all of {label(task, NO_TASK)}", "cls": "task"}]
+        columns += [{"label": label(arch, NO_ARCH), "cls": "arch"} for arch in self.archs[task]]
+        rows = []
+        for row in self.rows:
+            view = self.views[row.key]
+            href = f"../{view.href}#task={_quote(task)}"
+            by_task, by_arch = self._by_task_and_arch(row)
+            cells = [Cell(Tally().extend(by_task[task]), href)]
+            cells += [Cell(Tally().extend(by_arch[task, arch]), href) for arch in self.archs[task]]
+            rows.append({"view": view, "cells": cells})
+        return {**self.base("../"), "task": label(task, NO_TASK), "rows": rows, "columns": columns}
+
+    def index_context(self) -> dict[str, Any]:
+        columns = [{"label": "All tasks", "cls": "all"}]
+        columns += [
+            {
+                "label": f"{tier} tier",
+                "cls": "tier",
+                "title": f"the precision.* checks, run with the backend's {tier} options",
+            }
+            for tier in self.tiers
+        ]
+        columns += [
+            {"label": label(task, NO_TASK), "cls": "task", "href": self.task_href(task)}
+            for task in self.tasks
+        ]
+        rows = []
+        for row in self.rows:
+            view = self.views[row.key]
+            by_task, _ = self._by_task_and_arch(row)
+            cells = [view.total]
+            cells += [
                 Cell(Tally().extend(r for r, _ in row.results.values() if r.precision == tier), view.href)
                 for tier in self.tiers
             ]
-            view.cells = [
-                {
-                    "task": Cell(Tally().extend(by_task[task]), f"{view.href}#task={_quote(task)}"),
-                    "archs": [
-                        Cell(Tally().extend(by_arch[task, arch]), f"{view.href}#task={_quote(task)}")
-                        for arch in self.archs[task]
-                    ],
-                }
-                for task in self.tasks
+            cells += [
+                Cell(Tally().extend(by_task[task]), f"{view.href}#task={_quote(task)}") for task in self.tasks
             ]
-            rows.append(view)
+            rows.append({"view": view, "cells": cells})
         suites = sorted({_suite_label(r.suite) for r in self.record.runs.values()})
         return {
             **self.base(""),
             "rows": rows,
             "columns": columns,
-            "tiers": self.tiers,
             "warnings": self.record.warnings,
             "suite": ", ".join(suites) or "—",
             "runs": [{"run": run, "href": self.run_href[run.run_id]} for run in self.record.ordered_runs()],
@@ -270,7 +297,7 @@ class Site:
                     cells[archs.index(result.arch)].append(
                         {
                             "result": result,
-                            "href": "../" + self.test_href[row.key, result.test_id],
+                            "href": "../" + self.result_href(row.key, result),
                             "task_label": label(result.task, NO_TASK),
                         }
                     )
@@ -300,33 +327,70 @@ class Site:
             "deviations": deviations.group(results, href=lambda r: "../" + self.result_href(row.key, r)),
         }
 
-    # test page ------------------------------------------------------------------------------
-    def test_context(self, row: Row, result: Result, run: Run) -> dict[str, Any]:
-        info = run.backends.get(result.backend) or {}
-        peers = [
+    # drill-down per (backend, clause) -------------------------------------------------------
+    def result_href(self, key: RowKey, result: Result) -> str:
+        """Where a result's details are, from the site's root."""
+        return self.drill.result_href(key, result)
+
+    def clause_context(self, page: ClausePage) -> dict[str, Any]:
+        root = "../../"
+        sections = []
+        for row in page.rows:
+            view = self.views[row.key]
+            pairs = sorted(
+                self.drill.results[row.key, page.check],
+                key=lambda pair: (self.record.task_key(pair[0].task), pair[0].arch or "", pair[0].test_id),
+            )
+            sections.append(
+                {
+                    "row": view,
+                    "href": root + view.href,
+                    "tally": Tally().extend(r for r, _ in pairs),
+                    "runs": [
+                        {"run": run, "href": root + self.run_href[run.run_id]}
+                        for run in {run.run_id: run for _, run in pairs}.values()
+                    ],
+                    "runtime": sorted(
+                        ((row.latest_run.backends.get(page.backend) or {}).get("runtime") or {}).items()
+                    ),
+                    "results": [self._result_view(row.key, result) for result, _ in pairs],
+                }
+            )
+        elsewhere = [
             {
-                "label": other.key.label,
-                "outcome": peer.outcome,
-                "href": "../" + self.test_href[other.key, peer.test_id],
+                "backend": other,
+                "href": root + self.drill.first_page[other, page.check].href,
+                "tally": self._backend_tally(other, page.check),
             }
-            for other, peer in self.peers[normalized_id(result)]
-            if other.key != row.key
+            for other in self.backend_dir
+            if other != page.backend and (other, page.check) in self.drill.first_page
         ]
-        link = (result.expectation or {}).get("link") or ""
         return {
-            **self.base("../"),
-            "row": self.views[row.key],
-            "row_href": "../" + self.views[row.key].href,
+            **self.base(root),
+            "page": page,
+            "parts": [{"href": root + part.href, "current": part is page} for part in page.parts],
+            "level": "/".join(sorted({v["result"].level for s in sections for v in s["results"]})),
+            "sections": sections,
+            "elsewhere": elsewhere,
+        }
+
+    @functools.cache  # noqa: B019 (a Site lives for one render)
+    def _backend_tally(self, backend: str, check: str) -> Tally:
+        return Tally().extend(self.drill.on_backend[backend, check])
+
+    def _result_view(self, key: RowKey, result: Result) -> dict[str, Any]:
+        """What the drill-down shows of one result, worked out here: the template only places it."""
+        link = (result.expectation or {}).get("link") or ""
+        where = f"{label(result.task, NO_TASK)} · {label(result.arch, NO_ARCH)}"
+        return {
             "result": result,
-            "run": run,
-            "run_href": "../" + self.run_href[run.run_id],
-            "task_label": label(result.task, NO_TASK),
-            "arch_label": label(result.arch, NO_ARCH),
-            "metrics": [(name, _number(value)) for name, value in result.metrics.items()],
+            "anchor": self.drill.anchor[key, result.test_id],
+            "where": where if result.precision == "fp32" else f"{where} · {result.precision} tier",
+            "duration": f"{result.duration_s:.3f} s",
+            "metrics": " · ".join(f"{name} {_number(value)}" for name, value in result.metrics.items()),
             "tolerance": tolerance(result.metrics),
             "expectation_link": link if re.match(r"https?://", link) else None,  # no javascript: URLs
-            "runtime": sorted((info.get("runtime") or {}).items()),
-            "peers": peers,
+            "glyph": GLYPHS[result.outcome],
         }
 
     def run_context(self, run: Run) -> dict[str, Any]:
@@ -403,14 +467,10 @@ class Site:
         )
         return {**self.base(""), "diff": diff, "reason": ""}
 
-    def result_href(self, key: RowKey, result: Result) -> str:
-        """Where a result's details are, from the site's root."""
-        return self.test_href[key, result.test_id]
-
     def _href_for(self, key: Any) -> str | None:
         for row in self.rows:
             if row.key.env == key.env and row.key.backend == key.backend and key.test_id in row.results:
-                return self.test_href[row.key, key.test_id]
+                return self.result_href(row.key, row.results[key.test_id][0])
         return None
 
 
@@ -464,9 +524,12 @@ class HistoryPoint:
     stats: dict[tuple[str | None, str], PointStats]
 
 
-def history_point(record: Record, label: str, path: Path | None) -> HistoryPoint:
+def history_point(
+    record: Record, label: str, path: Path | None, rows: list[Row] | None = None
+) -> HistoryPoint:
+    """Scores per (env, backend) of a record; `rows`: its rows when already built."""
     stats = {}
-    for row in build_rows(record):
+    for row in build_rows(record) if rows is None else rows:
         tally = Tally().extend(r for r, _ in row.results.values())
         counts = ", ".join(f"{n} {o}" for o in OUTCOMES if (n := tally.all[o]))
         stats[row.key.env, row.key.backend] = PointStats(
@@ -715,6 +778,8 @@ def render_site(
     _write(out / "site.js", env.get_template("site.js.j2").render())
     page("index.html", "index.html.j2", {**site.index_context(), "markdown": markdown})
     page("interop.html", "interop.html.j2", site.interop_context())
+    for task in site.tasks:
+        page(site.task_href(task), "task.html.j2", site.task_context(task))
     for row in site.rows:
         view = site.views[row.key]
         page(view.href, "backend.html.j2", site.backend_context(row))
@@ -722,12 +787,12 @@ def render_site(
             out / "badges" / f"{view.slug}.svg",
             badge_svg(f"{row.key.backend} ({row.key.env or '-'})", view.total.tally),
         )
-        for test_id, (result, run) in row.results.items():
-            page(site.test_href[row.key, test_id], "test.html.j2", site.test_context(row, result, run))
+    for clause_page in site.drill.pages:
+        page(clause_page.href, "clause.html.j2", site.clause_context(clause_page))
     for run in record.runs.values():
         page(site.run_href[run.run_id], "run.html.j2", site.run_context(run))
 
-    current = history_point(record, "this report", None)
+    current = history_point(record, "this report", None, site.rows)
     points = [p for p in history if p.run_ids != current.run_ids] + [current]
     reason = "No baseline: pass --baseline RECORD, or --history DIR with an earlier record."
     if baseline is None and len(points) > 1 and points[-2].path is not None:

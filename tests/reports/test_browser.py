@@ -106,16 +106,20 @@ def test_site_opens_from_disk_and_drills_down(browser, tmp_path: Path, artifacts
     assert browser.title.startswith("Compatibility matrix")
     rows = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")
     assert [r.find_element(By.CSS_SELECTOR, "th a").text for r in rows] == ["reference-ort", "reference-ov"]
-    ov_cells = rows[1].find_elements(By.CSS_SELECTOR, "td.cell:not([hidden])")  # all, then one per task
+    ov_cells = rows[1].find_elements(By.CSS_SELECTOR, "td.cell")  # all tasks, then one per task
     assert "core 100 %" in ov_cells[1].text  # feature-extraction
     # text-classification: 2 passed, 1 crashed, 1 unsupported (not scored, still shown).
     assert "core 66.6 %" in ov_cells[2].text and "☠1" in ov_cells[2].text and "\u22121" in ov_cells[2].text
     assert "c-p50" in ov_cells[2].get_attribute("class")
-    # Architectures are folded until the task is expanded.
-    arch_headers = browser.find_elements(By.CSS_SELECTOR, "th.arch")
-    assert arch_headers and not any(h.is_displayed() for h in arch_headers)
-    browser.find_elements(By.CSS_SELECTOR, "button.expand")[1].click()
-    assert [h.text.splitlines()[-1] for h in arch_headers if h.is_displayed()] == ["bert", "roberta"]
+    # ▸ beside a task opens its backends x architectures.
+    rows[1].find_element(By.XPATH, "ancestor::table//th[contains(., 'text-classification')]/a").click()
+    wait(browser).until(lambda d: "/tasks/" in d.current_url)
+    assert [h.text for h in browser.find_elements(By.CSS_SELECTOR, "th.arch")] == ["bert", "roberta"]
+    assert console_errors(browser) == []
+    browser.back()
+    wait(browser).until(lambda d: d.current_url.endswith("index.html"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")
+    ov_cells = rows[1].find_elements(By.CSS_SELECTOR, "td.cell")
     browser.find_element(By.CSS_SELECTOR, 'button[data-colour="strict"]').click()
     assert "by-strict" in browser.find_element(By.ID, "matrix").get_attribute("class")
     browser.save_screenshot(str(artifacts / "report-index.png"))
@@ -143,18 +147,21 @@ def test_site_opens_from_disk_and_drills_down(browser, tmp_path: Path, artifacts
     assert console_errors(browser) == []
     browser.find_element(By.CSS_SELECTOR, "a.m.o-crashed").click()
     wait(browser).until(
-        lambda d: "/t/" in d.current_url and d.execute_script("return document.readyState") == "complete"
+        lambda d: "/c/" in d.current_url and d.execute_script("return document.readyState") == "complete"
     )
     assert "parity.batch_padding" in browser.find_element(By.TAG_NAME, "h1").text
-    message = browser.find_element(By.CSS_SELECTOR, "pre.message").text
+    anchor = browser.current_url.split("#")[1]
+    result = browser.find_element(By.ID, anchor)  # the drill-down lands on the crashed result
+    assert "crashed" in result.text and result.is_displayed()
+    message = result.find_element(By.XPATH, "following-sibling::tr[1]//pre[@class='message']").text
     assert message == 'worker died <script>alert("x")</script>'  # shown as text, never run
     assert no_alert(browser)
-    repro = browser.find_element(By.ID, "repro").text
+    repro = browser.find_element(By.ID, f"p{anchor}").text
     assert repro.startswith("pytest --pyargs conformance --backend reference-ov")
-    copy = browser.find_element(By.CSS_SELECTOR, "button.copy")
+    copy = browser.find_element(By.CSS_SELECTOR, f'button.copy[data-target="p{anchor}"]')
     copy.click()  # the clipboard answers asynchronously
     wait(browser).until(lambda _: copy.text in ("Copied", "Selected: press Ctrl+C"))
-    browser.save_screenshot(str(artifacts / "report-test.png"))
+    browser.save_screenshot(str(artifacts / "report-drill-down.png"))
     assert console_errors(browser) == []
 
     for page in ("interop.html", "diff.html", "history.html"):
@@ -186,15 +193,19 @@ def test_generation_columns_sit_beside_the_encoder_ones(browser, tmp_path: Path,
     tasks = [h.text.strip("▸ ").strip() for h in browser.find_elements(By.CSS_SELECTOR, "th.task")]
     assert tasks[-2:] == ["text-classification", "text-generation"], tasks
     cells = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")[0].find_elements(
-        By.CSS_SELECTOR, "td.cell:not([hidden])"
+        By.CSS_SELECTOR, "td.cell"
     )
     assert "core 80.0 %" in cells[2].text and "✗1" in cells[2].text  # 4 of 5 text-generation results passed
-    browser.find_elements(By.CSS_SELECTOR, "button.expand")[1].click()
-    archs = [
-        h.text.splitlines()[-1] for h in browser.find_elements(By.CSS_SELECTOR, "th.arch") if h.is_displayed()
-    ]
-    assert archs == ["gpt2", "llama"]
     browser.save_screenshot(str(artifacts / "report-generation-index.png"))
+    browser.find_element(By.XPATH, "//th[contains(., 'text-generation')]/a").click()
+    wait(browser).until(lambda d: "/tasks/" in d.current_url)
+    assert [h.text for h in browser.find_elements(By.CSS_SELECTOR, "th.arch")] == ["gpt2", "llama"]
+    assert console_errors(browser) == []
+    browser.back()
+    wait(browser).until(lambda d: d.current_url.endswith("index.html"))
+    cells = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")[0].find_elements(
+        By.CSS_SELECTOR, "td.cell"
+    )
     assert console_errors(browser) == []
 
     cells[2].find_element(By.TAG_NAME, "a").click()
@@ -205,7 +216,7 @@ def test_generation_columns_sit_beside_the_encoder_ones(browser, tmp_path: Path,
     assert any(g.startswith("Generation") for g in groups), groups
     browser.save_screenshot(str(artifacts / "report-generation-backend.png"))
     browser.find_element(By.CSS_SELECTOR, "a.m.o-failed").click()
-    wait(browser).until(lambda d: "/t/" in d.current_url)
+    wait(browser).until(lambda d: "/c/" in d.current_url)
     assert "gen.threads" in browser.find_element(By.TAG_NAME, "h1").text
     assert browser.find_element(By.CSS_SELECTOR, "pre.message").text == "7 of 160 calls differ from serial"
     assert console_errors(browser) == []
