@@ -38,12 +38,18 @@ def release_matrix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cases = tuple(
         (family.name, task, arch.name) for family in FAMILIES for arch in family.archs for task in arch.tasks
     )
-    catalogue = tuple((c.id, c.level, c.sample, c.requires) for c in clauses().values())
+    declared = clauses()
+    catalogue = tuple((c.id, c.level, c.sample, c.requires) for c in declared.values())
     planned = factory.plan(catalogue, cases)
     per_row = sum(len(runs_on) for _, _, runs_on in planned)
     rows = len(factory.MATRIX_BACKENDS) * len(factory.MATRIX_ENVS)
     releases = max(4, math.ceil(RESULTS / (per_row * rows)))
-    return factory.matrix(tmp_path_factory.mktemp("record") / "matrix.jsonl", planned, versions=releases)
+    return factory.matrix(
+        tmp_path_factory.mktemp("record") / "matrix.jsonl",
+        planned,
+        versions=releases,
+        docs={c.id: c.doc for c in declared.values()},
+    )
 
 
 def test_render_a_release_matrix(benchmark, release_matrix: Path, tmp_path: Path) -> None:

@@ -9,21 +9,15 @@ grows past a few hundred KB however many releases the record holds.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .model import Result, Row, RowKey, Run
+from .names import clause_file_name, digest
 
 PAGE_BUDGET = 150_000  # estimated bytes of result markup per page before the next section starts a part
 RESULT_MARKUP = 420  # bytes of markup a result takes beside its own texts (id, message, repro)
-
-
-def digest(*parts: str | None, length: int = 8) -> str:
-    """A short, stable hash of arbitrary strings."""
-    text = "\x1f".join(p or "" for p in parts)
-    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:length]
 
 
 @dataclass
@@ -68,7 +62,11 @@ class DrillDown:
                 size = sum(_size(result) for result, _ in self.results[row.key, check])
                 if used + size > PAGE_BUDGET and (not parts or parts[-1].rows):
                     suffix = "" if not parts else f".{len(parts) + 1}"
-                    parts.append(ClausePage(backend, check, f"c/{backend_dir(backend)}/{check}{suffix}.html"))
+                    parts.append(
+                        ClausePage(
+                            backend, check, f"c/{backend_dir(backend)}/{clause_file_name(check)}{suffix}.html"
+                        )
+                    )
                     used = 0
                 parts[-1].rows.append(row)
                 used += size

@@ -9,6 +9,7 @@ run. Pages and files then grow with backends x clauses, not with results (50,000
 700 drill-down pages, none near 300 KB).
 
 Layout of SITE_DIR: index.html, interop.html, diff.html, history.html, style.css, site.js,
+data/<backend row>.js (a column of the feature table: `reports.features`),
 b/<backend row>.html, tasks/<task>.html (backends x architectures), c/<backend>/<clause>.html (the
 drill-down: `reports.drilldown`), r/<run>.html, badges/<backend row>.svg,
 markdown/*.md.
@@ -31,9 +32,9 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
-from . import deviations
+from . import deviations, features
 from .diff import Comparison, compare, xml_text
-from .drilldown import ClausePage, DrillDown, digest
+from .drilldown import ClausePage, DrillDown
 from .model import (
     FAILING,
     FAMILIES,
@@ -53,11 +54,21 @@ from .model import (
     task_sort_key,
     timestamp_key,
 )
+from .names import slug
 from .score import PASS_RATE_FORMULA, pct
 
 TEMPLATES = Path(__file__).with_name("templates")
 MARKER = ".optimum-conformance-site"
-GENERATED_DIRS = ("b", "c", "tasks", "t", "r", "badges", "markdown")  # t/: the per-test pages of older sites
+GENERATED_DIRS = (
+    "b",
+    "c",
+    "data",
+    "tasks",
+    "t",
+    "r",
+    "badges",
+    "markdown",
+)  # t/: the per-test pages of older sites
 GLYPHS = {
     "passed": "✓",
     "failed": "✗",
@@ -98,10 +109,16 @@ def _only_unsupported(tally: Tally) -> bool:
     return tally.all["unsupported"] > 0 and tally.all["unsupported"] == tally.total
 
 
-def slug(*parts: str | None, digest_length: int = 8) -> str:
-    """A readable, collision-safe file name for arbitrary strings."""
-    readable = re.sub(r"[^a-z0-9]+", "-", "\x1f".join(p or "" for p in parts).lower()).strip("-")[:40] or "x"
-    return f"{readable}-{digest(*parts, length=digest_length)}"
+def unscored_label(tally: Tally) -> str:
+    """What a cell with results but nothing scored says instead of a rate."""
+    if tally.all["unsupported"]:
+        return "unsupported"
+    return "not run" if tally.all["not_run"] else "not scored"
+
+
+def rate_text(tally: Tally) -> str:
+    """A cell's pass rate over all its results, or why it has none."""
+    return pct(tally.rate("strict")) if tally.scored("strict") else unscored_label(tally)
 
 
 def environment() -> jinja2.Environment:
@@ -128,6 +145,10 @@ class Cell:
 
     def bucket(self, level: str) -> str:
         return bucket(self.tally, level)
+
+    @property
+    def unscored(self) -> str:
+        return unscored_label(self.tally)
 
 
 @dataclass
@@ -266,6 +287,11 @@ class Site:
         suites = sorted({_suite_label(r.suite) for r in self.record.runs.values()})
         return {
             **self.base(""),
+            "features": {
+                "families": features.families(features.catalogue(self.record, self.rows)),
+                "columns": [self.views[row.key] for row in self.rows],
+                "scripts": [features.data_href(self.views[row.key].slug) for row in self.rows],
+            },
             "rows": rows,
             "columns": columns,
             "warnings": self.record.warnings,
@@ -404,6 +430,17 @@ class Site:
         }
 
     # backend-specific failures --------------------------------------------------------------
+    def feature_column(self, row: Row) -> str:
+        """The data script of one backend row's column of the feature table."""
+        slug_ = self.views[row.key].slug
+        cells = features.column_cells(
+            features.results_by_clause(row),
+            href=lambda check: f"{self.drill.section_href(row.key, check)}#{slug_}",
+            bucket=bucket,
+            rate=rate_text,
+        )
+        return features.data_script(slug_, cells)
+
     def _backend_specific(self) -> dict[RowKey, list[tuple[Result, list[str]]]]:
         """Per row, the tests failing there only while passing on at least one other row (with those rows)."""
         found: dict[RowKey, list[tuple[Result, list[str]]]] = defaultdict(list)
@@ -775,7 +812,7 @@ def render_site(
         pages += 1
 
     shutil.copyfile(TEMPLATES / "style.css", out / "style.css")
-    _write(out / "site.js", env.get_template("site.js.j2").render())
+    _write(out / "site.js", env.get_template("site.js.j2").render(data_global=features.DATA_GLOBAL))
     page("index.html", "index.html.j2", {**site.index_context(), "markdown": markdown})
     page("interop.html", "interop.html.j2", site.interop_context())
     for task in site.tasks:
@@ -783,6 +820,7 @@ def render_site(
     for row in site.rows:
         view = site.views[row.key]
         page(view.href, "backend.html.j2", site.backend_context(row))
+        _write(out / features.data_href(view.slug), site.feature_column(row))
         _write(
             out / "badges" / f"{view.slug}.svg",
             badge_svg(f"{row.key.backend} ({row.key.env or '-'})", view.total.tally),

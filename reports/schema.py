@@ -162,6 +162,23 @@ class RunLine:
             omit=True,
         ),
     )
+    clauses: list[dict[str, str]] | None = field(
+        default=None,
+        metadata=_json(
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "level", "doc"],
+                    "properties": {"id": _STRING, "level": {"enum": list(LEVELS)}, "doc": _STRING},
+                },
+                "description": "the suite's catalogue: every clause it declares, with its level and "
+                "one-line definition (the report's feature table; records before it have none: reports "
+                "then list the clauses their results name)",
+            },
+            omit=True,
+        ),
+    )
 
 
 @dataclasses.dataclass(frozen=True, eq=False, kw_only=True)
@@ -413,7 +430,7 @@ def result_line(**fields: Any) -> dict[str, Any]:
 
 
 def run_line(**fields: Any) -> dict[str, Any]:
-    """A complete run line (``type`` and ``schema_version`` filled in); `argv` and `tasks` are left
+    """A complete run line (``type`` and ``schema_version`` filled in); `argv`, `tasks` and `clauses` are left
     out when not given. Errors as for `result_line`."""
     return _build("run", fields)
 

@@ -236,6 +236,9 @@ def test_recorded_ids_are_relative_to_the_suite_and_repro_commands_work_anywhere
     )
     (line,) = [line for line in lines if line["type"] == "result"]
     assert line["test_id"] == "checks/test_roundtrip.py::test_save_manifest[partial-text-classification-bert]"
+    declared = {clause["id"]: clause for clause in lines[0]["clauses"]}  # the catalogue, for the report
+    assert declared["save.manifest"]["level"] == "core" and declared["save.manifest"]["doc"]
+    assert len(declared) > 100
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "specs.py").write_text((pytester.path / "specs.py").read_text())

@@ -110,6 +110,7 @@ def run(
     packages: dict[str, str | None] | None = None,
     runtime: dict[str, str | None] | None = None,
     tasks: list[str] | None = None,
+    clauses: list[dict[str, str]] | None = None,
 ) -> RunBuilder:
     builder = RunBuilder(
         {
@@ -136,6 +137,8 @@ def run(
     )
     if tasks is not None:  # the suite's task order; records from before the field have none
         builder.header["tasks"] = tasks
+    if clauses is not None:  # the suite's catalogue; likewise
+        builder.header["clauses"] = clauses
     return builder
 
 
@@ -403,9 +406,11 @@ def matrix(
     versions: int = 4,
     envs: tuple[str, ...] = MATRIX_ENVS,
     validated: int = 2000,
+    docs: dict[str, str] | None = None,
 ) -> Path:
     """A release matrix: each backend at `versions` releases in each env, each running the `planned`
-    clauses on their cases (`plan`), one run per env and release.
+    clauses on their cases (`plan`), one run per env and release. The run lines carry the catalogue:
+    each planned clause with its definition from `docs` (default: a sentence of its own).
     Only the first `validated` lines go through the JSON Schema (slow); the rest have the same shape."""
     runs = []
     for env in envs:
@@ -415,6 +420,10 @@ def matrix(
                 env=env,
                 backends=tuple((name, f"1.{20 + v}.0") for name in backends),
                 started_at=f"2026-11-{v + 1:02d}T10:00:00+00:00",
+                clauses=[
+                    {"id": c, "level": level, "doc": (docs or {}).get(c, f"what {c} promises, in one line")}
+                    for c, level, _ in planned
+                ],
             )
             for b, backend in enumerate(backends):
                 for c, (clause, level, cases) in enumerate(planned):

@@ -102,7 +102,7 @@ def test_site_opens_from_disk_and_drills_down(browser, tmp_path: Path, artifacts
     site = tmp_path / "site"
     render_site(load([f.write(tmp_path / "record.jsonl", builder.end())]), site)
 
-    browser.get((site / "index.html").as_uri())
+    browser.get((site / "index.html").as_uri() + "#tasks")
     assert browser.title.startswith("Compatibility matrix")
     rows = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")
     assert [r.find_element(By.CSS_SELECTOR, "th a").text for r in rows] == ["reference-ort", "reference-ov"]
@@ -117,7 +117,7 @@ def test_site_opens_from_disk_and_drills_down(browser, tmp_path: Path, artifacts
     assert [h.text for h in browser.find_elements(By.CSS_SELECTOR, "th.arch")] == ["bert", "roberta"]
     assert console_errors(browser) == []
     browser.back()
-    wait(browser).until(lambda d: d.current_url.endswith("index.html"))
+    wait(browser).until(lambda d: d.current_url.endswith("index.html#tasks"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")
     ov_cells = rows[1].find_elements(By.CSS_SELECTOR, "td.cell")
     browser.find_element(By.CSS_SELECTOR, 'button[data-colour="strict"]').click()
@@ -189,7 +189,7 @@ def test_generation_columns_sit_beside_the_encoder_ones(browser, tmp_path: Path,
     site = tmp_path / "site"
     render_site(load([f.write(tmp_path / "record.jsonl", builder.end())]), site)
 
-    browser.get((site / "index.html").as_uri())
+    browser.get((site / "index.html").as_uri() + "#tasks")
     tasks = [h.text.strip("▸ ").strip() for h in browser.find_elements(By.CSS_SELECTOR, "th.task")]
     assert tasks[-2:] == ["text-classification", "text-generation"], tasks
     cells = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")[0].find_elements(
@@ -202,7 +202,7 @@ def test_generation_columns_sit_beside_the_encoder_ones(browser, tmp_path: Path,
     assert [h.text for h in browser.find_elements(By.CSS_SELECTOR, "th.arch")] == ["gpt2", "llama"]
     assert console_errors(browser) == []
     browser.back()
-    wait(browser).until(lambda d: d.current_url.endswith("index.html"))
+    wait(browser).until(lambda d: d.current_url.endswith("index.html#tasks"))
     cells = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")[0].find_elements(
         By.CSS_SELECTOR, "td.cell"
     )
@@ -219,4 +219,81 @@ def test_generation_columns_sit_beside_the_encoder_ones(browser, tmp_path: Path,
     wait(browser).until(lambda d: "/c/" in d.current_url)
     assert "gen.threads" in browser.find_element(By.TAG_NAME, "h1").text
     assert browser.find_element(By.CSS_SELECTOR, "pre.message").text == "7 of 160 calls differ from serial"
+    assert console_errors(browser) == []
+
+
+def test_feature_table_shows_clauses_by_backend_and_filters(browser, tmp_path: Path, artifacts: Path) -> None:
+    """The index opens on the clause x backend table: a row per catalogue clause (by family, with its
+    level and definition), a column per backend row, cells coloured and linking to the drill-down;
+    the level and family filters hide rows; the task view is one click away."""
+    from selenium.webdriver.common.by import By
+
+    catalogue = [
+        {"id": "load.local_files_only", "level": "core", "doc": "local_files_only=True opens no socket"},
+        {"id": "parity.pytorch", "level": "core", "doc": "outputs equal PyTorch's within the tolerance"},
+        {"id": "save.atomic", "level": "strict", "doc": "a failed save leaves the folder <b>as it was</b>"},
+        {"id": "push.single_commit", "level": "strict", "doc": "a push is one commit"},
+    ]
+    builder = f.run(backends=(("optimum-ort", "0.1.0"), ("reference-ort", "0.1.0")), clauses=catalogue)
+    for backend in ("optimum-ort", "reference-ort"):
+        builder.result("parity.pytorch", backend=backend)
+        builder.result("parity.pytorch", backend=backend, arch="roberta")
+        builder.result(
+            "load.local_files_only", "failed" if backend == "optimum-ort" else "passed", backend=backend
+        )
+    builder.result("save.atomic", "unsupported", level="strict", backend="optimum-ort")
+    site = tmp_path / "site"
+    render_site(load([f.write(tmp_path / "record.jsonl", builder.end())]), site)
+
+    browser.get((site / "index.html").as_uri())
+    assert browser.find_element(By.ID, "features").is_displayed()
+    assert not browser.find_element(By.ID, "matrix").is_displayed()
+    heads = [th.text.splitlines()[0] for th in browser.find_elements(By.CSS_SELECTOR, "#features th.col")]
+    assert heads == ["optimum-ort 0.1.0", "reference-ort 0.1.0"]
+    families = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#features tr.family th")]
+    assert families == ["Loading", "Parity", "Save", "Push"]
+    rows = {
+        row.get_attribute("data-clause"): row
+        for row in browser.find_elements(By.CSS_SELECTOR, "#features tr[data-clause]")
+    }
+    assert list(rows) == ["load.local_files_only", "parity.pytorch", "save.atomic", "push.single_commit"]
+    ort, ref = rows["load.local_files_only"].find_elements(By.CSS_SELECTOR, "td.cell")
+    assert ort.text.startswith("0 %") and "✗1" in ort.text and "c-p0" in ort.get_attribute("class")
+    assert ref.text.startswith("100 %") and "c-p100" in ref.get_attribute("class")
+    assert (
+        "as it was" in rows["save.atomic"].text and "<b>" in rows["save.atomic"].text
+    )  # a definition is text
+    unsupported, absent = rows["save.atomic"].find_elements(By.CSS_SELECTOR, "td.cell")
+    assert "\u22121" in unsupported.text and absent.text == "\u2014"
+    browser.save_screenshot(str(artifacts / "report-features.png"))
+    assert console_errors(browser) == []
+
+    def shown() -> list[str]:
+        return [c for c, row in rows.items() if row.is_displayed()]
+
+    browser.find_element(By.CSS_SELECTOR, '#featurefilters button[data-level="strict"]').click()
+    assert shown() == ["save.atomic", "push.single_commit"]
+    browser.find_element(By.CSS_SELECTOR, '#featurefilters button[data-family="push"]').click()
+    assert shown() == ["push.single_commit"]
+    assert [
+        th.text
+        for th in browser.find_elements(By.CSS_SELECTOR, "#features tr.family th")
+        if th.is_displayed()
+    ] == ["Push"]
+    browser.find_element(By.CSS_SELECTOR, '#featurefilters button[data-level=""]').click()
+    browser.find_element(By.CSS_SELECTOR, '#featurefilters button[data-family="parity"]').click()
+    assert shown() == ["parity.pytorch"]
+    browser.save_screenshot(str(artifacts / "report-features-filtered.png"))
+
+    rows["parity.pytorch"].find_elements(By.CSS_SELECTOR, "td.cell a")[1].click()  # reference-ort
+    wait(browser).until(lambda d: "/c/" in d.current_url)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "parity.pytorch on reference-ort"
+    section = browser.find_element(By.ID, browser.current_url.split("#")[1])
+    assert section.tag_name == "section" and len(section.find_elements(By.CSS_SELECTOR, "tr.result")) == 2
+    browser.back()
+    browser.find_element(By.CSS_SELECTOR, '#views a[data-view="tasks"]').click()
+    assert (
+        browser.find_element(By.ID, "matrix").is_displayed()
+        and not browser.find_element(By.ID, "features").is_displayed()
+    )
     assert console_errors(browser) == []

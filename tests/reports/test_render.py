@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -141,6 +142,32 @@ def test_ids_from_an_installed_suite_read_relative_to_the_suite_package(tmp_path
     assert ">checks/test_parity.py::test_parity_pytorch[reference-ov-text-classification-bert]</a>" in interop
 
 
+def test_feature_table_lists_the_catalogue_and_each_column_is_a_data_script(tmp_path: Path, cli) -> None:
+    catalogue = [
+        {"id": "load.local_dir", "level": "core", "doc": "loads from a local folder"},
+        {"id": "save.atomic", "level": "strict", "doc": "<script>alert('doc')</script> leaves the folder"},
+    ]
+    builder = f.run(backends=(("reference-ort", "0.1.0"), ("reference-ov", "0.1.0")), clauses=catalogue)
+    builder.result("load.local_dir").result("load.local_dir", "failed", backend="reference-ov")
+    builder.result("parity.pytorch", backend="reference-ov")  # not in the catalogue: listed, no definition
+    site = tmp_path / "site"
+    report(cli, site, f.write(tmp_path / "a.jsonl", builder.end()))
+    index = (site / "index.html").read_text()
+    clauses = re.findall(r'<tr data-clause="([^"]+)" data-level="(\w+)">', index)
+    assert clauses == [("load.local_dir", "core"), ("parity.pytorch", "core"), ("save.atomic", "strict")]
+    assert "&lt;script&gt;alert(&#39;doc&#39;)&lt;/script&gt; leaves the folder" in index
+    scripts = re.findall(r'<script src="(data/[^"]+\.js)"></script>', index)
+    assert len(scripts) == 2
+    ov = next((site / s).read_text() for s in scripts if "reference-ov" in s)
+    cells = json.loads(ov[ov.index("] = ") + 4 :].rstrip(";\n"))
+    assert set(cells) == {"load.local_dir", "parity.pytorch"}  # save.atomic did not run: no cell
+    colour, rate, counts, href = cells["load.local_dir"]
+    assert (colour, rate, counts[:2]) == ("p0", "0 %", [0, 1])
+    page, anchor = href.split("#")
+    assert (site / page).is_file() and f'<section id="{anchor}"' in (site / page).read_text()
+    assert_self_contained(site)
+
+
 def test_empty_run_shows_no_data_never_zero(tmp_path: Path, cli) -> None:
     site = tmp_path / "site"
     report(cli, site, f.write(tmp_path / "empty.jsonl", f.run().end()))
@@ -201,7 +228,7 @@ def test_crashed_test_and_its_drill_down(tmp_path: Path, cli) -> None:
     report(cli, site, f.write(tmp_path / "crash.jsonl", builder.end()))
     index = (site / "index.html").read_text()
     assert "core 50.0 %" in index  # the crash counts in the denominator
-    assert 'title="1 crashed"' in index
+    assert '<span class="n o-crashed">☠1</span>' in index
     (page,) = [p for p in (site / "c").glob("*/*.html") if "SIGSEGV" in p.read_text()]
     html = page.read_text()
     assert html.count('<tr id="r') == 2  # both parity.pytorch results, each under its anchor
