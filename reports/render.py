@@ -8,7 +8,7 @@ environment of the backend, each result under its own anchor; full provenance li
 run. Pages and files then grow with backends x clauses, not with results (50,000 results: about
 700 drill-down pages, none near 300 KB).
 
-Layout of SITE_DIR: index.html, interop.html, diff.html, history.html, style.css, site.js,
+Layout of SITE_DIR: index.html, interop.html, versions.html, diff.html, history.html, style.css, site.js,
 data/<backend row>.js (a column of the feature table: `reports.features`),
 b/<backend row>.html, tasks/<task>.html (backends x architectures), c/<backend>/<clause>.html (the
 drill-down: `reports.drilldown`), r/<run>.html, badges/<backend row>.svg,
@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import jinja2
 from markupsafe import Markup
 
-from . import deviations, features
+from . import deviations, features, versions
 from .diff import Comparison, compare, xml_text
 from .drilldown import ClausePage, DrillDown
 from .model import (
@@ -186,6 +186,34 @@ def label(value: str | None, empty: str) -> str:
     return empty if value is None else value
 
 
+class Mark(NamedTuple):
+    """One result on its backend page: a glyph in its check x architecture cell, linking to it."""
+
+    outcome: str
+    href: str
+    task: str
+    glyph: str
+
+
+class ResultView(NamedTuple):
+    """One result on its drill-down page, every text ready (the page shows tens of thousands)."""
+
+    anchor: str
+    test_id: str
+    where: str
+    outcome: str
+    glyph: str
+    level: str
+    stage: str
+    duration: str
+    metrics: str
+    message: str
+    tolerance: dict[str, Any] | None
+    expectation: dict[str, Any] | None
+    expectation_link: str | None
+    repro: str
+
+
 class Site:
     """Everything the templates need, computed once from a record."""
 
@@ -316,16 +344,17 @@ class Site:
                 by_check[result.check].append(result)
             checks = []
             for check in sorted(by_check):
-                cells: list[list[dict[str, Any]]] = [[] for _ in archs]
+                cells: list[list[Mark]] = [[] for _ in archs]
                 for result in sorted(
                     by_check[check], key=lambda r: (self.record.task_key(r.task), r.test_id)
                 ):
                     cells[archs.index(result.arch)].append(
-                        {
-                            "result": result,
-                            "href": "../" + self.result_href(row.key, result),
-                            "task_label": label(result.task, NO_TASK),
-                        }
+                        Mark(
+                            result.outcome,
+                            "../" + self.result_href(row.key, result),
+                            label(result.task, NO_TASK),
+                            GLYPHS[result.outcome],
+                        )
                     )
                 levels = sorted({r.level for r in by_check[check]})
                 checks.append(
@@ -395,7 +424,7 @@ class Site:
             **self.base(root),
             "page": page,
             "parts": [{"href": root + part.href, "current": part is page} for part in page.parts],
-            "level": "/".join(sorted({v["result"].level for s in sections for v in s["results"]})),
+            "level": "/".join(sorted({v.level for s in sections for v in s["results"]})),
             "sections": sections,
             "elsewhere": elsewhere,
         }
@@ -404,20 +433,26 @@ class Site:
     def _backend_tally(self, backend: str, check: str) -> Tally:
         return Tally().extend(self.drill.on_backend[backend, check])
 
-    def _result_view(self, key: RowKey, result: Result) -> dict[str, Any]:
+    def _result_view(self, key: RowKey, result: Result) -> ResultView:
         """What the drill-down shows of one result, worked out here: the template only places it."""
         link = (result.expectation or {}).get("link") or ""
         where = f"{label(result.task, NO_TASK)} · {label(result.arch, NO_ARCH)}"
-        return {
-            "result": result,
-            "anchor": self.drill.anchor[key, result.test_id],
-            "where": where if result.precision == "fp32" else f"{where} · {result.precision} tier",
-            "duration": f"{result.duration_s:.3f} s",
-            "metrics": " · ".join(f"{name} {_number(value)}" for name, value in result.metrics.items()),
-            "tolerance": tolerance(result.metrics),
-            "expectation_link": link if re.match(r"https?://", link) else None,  # no javascript: URLs
-            "glyph": GLYPHS[result.outcome],
-        }
+        return ResultView(
+            anchor=self.drill.anchor[key, result.test_id],
+            test_id=result.test_id,
+            where=where if result.precision == "fp32" else f"{where} · {result.precision} tier",
+            outcome=result.outcome,
+            glyph=GLYPHS[result.outcome],
+            level=result.level,
+            stage=result.stage or "—",
+            duration=f"{result.duration_s:.3f} s",
+            metrics=" · ".join(f"{name} {_number(value)}" for name, value in result.metrics.items()) or "—",
+            message=result.message,
+            tolerance=tolerance(result.metrics),
+            expectation=result.expectation,
+            expectation_link=link if re.match(r"https?://", link) else None,  # no javascript: URLs
+            repro=result.repro,
+        )
 
     def run_context(self, run: Run) -> dict[str, Any]:
         observed = Tally().extend(run.results.values()).all
@@ -470,6 +505,43 @@ class Site:
                 }
             )
         return {**self.base(""), "groups": groups}
+
+    # changed between versions -------------------------------------------------------------
+    def versions_context(self) -> dict[str, Any]:
+        sections = []
+        for lineage in versions.lineages(self.record, self.rows):
+            rows = []
+            for check in lineage.clauses:
+                cells = []
+                for step in lineage.steps:
+                    regressed, fixed = step.regressed.get(check, []), step.fixed.get(check, [])
+                    where = (step.new.key, check)
+                    cells.append(
+                        {
+                            "regressed": len(regressed),
+                            "fixed": len(fixed),
+                            "href": f"{self.drill.section_href(*where)}#{self.views[step.new.key].slug}"
+                            if where in self.drill.page_of
+                            else None,  # the clause vanished in the new release: nothing to link to
+                        }
+                    )
+                rows.append({"check": check, "cells": cells})
+            sections.append(
+                {
+                    "label": f"{lineage.backend} · {lineage.env or 'unnamed env'}",
+                    "releases": [self.views[row.key] for row in lineage.releases],
+                    "steps": [
+                        {
+                            "label": f"{step.old.key.version} → {step.new.key.version}",
+                            "regressed": sum(map(len, step.regressed.values())),
+                            "fixed": sum(map(len, step.fixed.values())),
+                        }
+                        for step in lineage.steps
+                    ],
+                    "rows": rows,
+                }
+            )
+        return {**self.base(""), "sections": sections}
 
     # diff -----------------------------------------------------------------------------------
     def diff_context(self, baseline: Record | None, baseline_label: str, reason: str) -> dict[str, Any]:
@@ -815,6 +887,7 @@ def render_site(
     _write(out / "site.js", env.get_template("site.js.j2").render(data_global=features.DATA_GLOBAL))
     page("index.html", "index.html.j2", {**site.index_context(), "markdown": markdown})
     page("interop.html", "interop.html.j2", site.interop_context())
+    page("versions.html", "versions.html.j2", site.versions_context())
     for task in site.tasks:
         page(site.task_href(task), "task.html.j2", site.task_context(task))
     for row in site.rows:

@@ -164,7 +164,7 @@ def test_site_opens_from_disk_and_drills_down(browser, tmp_path: Path, artifacts
     browser.save_screenshot(str(artifacts / "report-drill-down.png"))
     assert console_errors(browser) == []
 
-    for page in ("interop.html", "diff.html", "history.html"):
+    for page in ("interop.html", "versions.html", "diff.html", "history.html"):
         browser.get((site / page).as_uri())
         assert console_errors(browser) == [], page
     run_page = next((site / "r").glob("*.html"))

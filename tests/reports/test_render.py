@@ -74,7 +74,7 @@ def test_standard_record_renders_every_page(tmp_path: Path, cli) -> None:
     assert re.search(r"suite \S+ @ 0123abcd ·", index)  # the commit the records name
     assert "strict 87.5 %" in index  # reference-ov: 7 passed of 8 scored, unsupported left out
     assert "not run" in index and "unsupported" in index
-    for name in ("interop.html", "diff.html", "history.html", "style.css", "site.js"):
+    for name in ("interop.html", "versions.html", "diff.html", "history.html", "style.css", "site.js"):
         assert (site / name).is_file()
     record = load([tmp_path / "a.jsonl"])
     checks = {(r.backend, r.check) for run in record.runs.values() for r in run.results.values()}
@@ -324,6 +324,42 @@ def test_identical_deviations_are_one_row_listing_their_cases(tmp_path: Path, cl
     rows = deviation_rows(page)
     assert len(rows) == 3 and "<summary>9 cases</summary>" in rows[2]  # load.* first, then parity.*
     assert "load.hub" in rows[0] and "o-xfailed" in rows[0]
+    assert_self_contained(site)
+
+
+def test_changed_between_versions_lists_regressions_and_fixes_per_clause(tmp_path: Path, cli) -> None:
+    runs = []
+    for day, (version, pytorch, hub) in enumerate(
+        (("1.25.0", "passed", "failed"), ("1.26.0", "failed", "passed"), ("1.27.0", "failed", "passed")), 1
+    ):
+        run = f.run(
+            f"r{day}", backends=(("optimum-ort", version),), started_at=f"2026-11-{day:02d}T10:00:00+00:00"
+        )
+        run.result("parity.pytorch", pytorch, backend="optimum-ort").result(
+            "parity.pytorch", pytorch, backend="optimum-ort", arch="vit"
+        )
+        run.result("load.hub", hub, backend="optimum-ort").result("load.local_dir", backend="optimum-ort")
+        runs.append(run.end())
+    runs.append(
+        f.run("other", backends=(("reference-ort", "0.1.0"),)).result("load.hub").end()
+    )  # one release only
+    site = tmp_path / "site"
+    report(cli, site, f.write(tmp_path / "a.jsonl", *runs))
+    page = (site / "versions.html").read_text()
+    assert page.count("<section>") == 1 and "<h2>optimum-ort · main</h2>" in page
+    assert re.findall(r'<th scope="col">([\d.]+ → [\d.]+)<br>', page) == [
+        "1.25.0 → 1.26.0",
+        "1.26.0 → 1.27.0",
+    ]
+    rows = dict(re.findall(r'<tr><th scope="row"><code>([\w.]+)</code></th>(.*?)</tr>', page, re.S))
+    assert list(rows) == ["load.hub", "parity.pytorch"]  # load.local_dir never changed
+    first, second = re.findall(r"<td.*?</td>", rows["parity.pytorch"], re.S)
+    assert "▼2 regressed" in first and "fixed" not in first and "regressed" not in second
+    assert "▲1 fixed" in rows["load.hub"]
+    link = re.search(r'<a href="([^"]+)">', first).group(1)
+    target, anchor = link.split("#")
+    assert (site / target).is_file() and f'<section id="{anchor}"' in (site / target).read_text()
+    assert anchor.startswith("optimum-ort-1-26-0-")  # the new release's section
     assert_self_contained(site)
 
 
