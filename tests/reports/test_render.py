@@ -21,6 +21,7 @@ HOSTILE_MESSAGE = (
     '<script>alert("msg")</script> ünïcödé 模型 🚀 \u202eRTL\u202c \ud800 \x1b[31mred & "quoted" \'single\''
 )
 HOSTILE_TASK = 'text-classification"><b>bold</b>'
+HOSTILE_CHECK = 'parity.x"><script>alert(1)</script>/../../../../../escaped'  # ../ up to tmp_path
 
 
 class Links(HTMLParser):
@@ -100,8 +101,15 @@ def test_hostile_strings_are_shown_as_text(tmp_path: Path, cli) -> None:
         },
     )
     builder.result("parity.pytorch", backend="reference-ort", task=HOSTILE_TASK, arch=HOSTILE_ARCH)
+    # A clause id no schema allows (only --validate checks its shape) names a drill-down file.
+    builder.result(HOSTILE_CHECK, "failed", backend="reference-ort", message="<script>alert('c')</script>")
+    builder.header["clauses"] = [
+        {"id": HOSTILE_CHECK, "level": "core", "doc": "<img src=x onerror=alert(2)>"}
+    ]
     site = tmp_path / "site"
-    report(cli, site, f.write(tmp_path / "hostile.jsonl", builder.end()), "--markdown")
+    report(cli, site, f.write(tmp_path / "hostile.jsonl", builder.end(), validated=0), "--markdown")
+    written = {p.resolve() for p in tmp_path.rglob("*")} - {p.resolve() for p in site.rglob("*")}
+    assert written == {(tmp_path / "hostile.jsonl").resolve(), site.resolve()}  # nothing outside the site
     for page in site_pages(site):
         html = page.read_text(encoding="utf-8")
         for raw in (
