@@ -32,7 +32,7 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
-from . import deviations, features, versions
+from . import deviations, features, result_rows, versions
 from .diff import Comparison, compare, xml_text
 from .drilldown import ClausePage, DrillDown
 from .model import (
@@ -193,25 +193,6 @@ class Mark(NamedTuple):
     href: str
     task: str
     glyph: str
-
-
-class ResultView(NamedTuple):
-    """One result on its drill-down page, every text ready (the page shows tens of thousands)."""
-
-    anchor: str
-    test_id: str
-    where: str
-    outcome: str
-    glyph: str
-    level: str
-    stage: str
-    duration: str
-    metrics: str
-    message: str
-    tolerance: dict[str, Any] | None
-    expectation: dict[str, Any] | None
-    expectation_link: str | None
-    repro: str
 
 
 class Site:
@@ -408,7 +389,7 @@ class Site:
                     "runtime": sorted(
                         ((row.latest_run.backends.get(page.backend) or {}).get("runtime") or {}).items()
                     ),
-                    "results": [self._result_view(row.key, result) for result, _ in pairs],
+                    "results": [self._result_rows(row.key, result) for result, _ in pairs],
                 }
             )
         elsewhere = [
@@ -424,7 +405,9 @@ class Site:
             **self.base(root),
             "page": page,
             "parts": [{"href": root + part.href, "current": part is page} for part in page.parts],
-            "level": "/".join(sorted({v.level for s in sections for v in s["results"]})),
+            "level": "/".join(
+                sorted({r.level for row in page.rows for r, _ in self.drill.results[row.key, page.check]})
+            ),
             "sections": sections,
             "elsewhere": elsewhere,
         }
@@ -433,17 +416,16 @@ class Site:
     def _backend_tally(self, backend: str, check: str) -> Tally:
         return Tally().extend(self.drill.on_backend[backend, check])
 
-    def _result_view(self, key: RowKey, result: Result) -> ResultView:
-        """What the drill-down shows of one result, worked out here: the template only places it."""
+    def _result_rows(self, key: RowKey, result: Result) -> Markup:
+        """The drill-down rows of one result: its texts worked out here, the markup in `result_rows`."""
         link = (result.expectation or {}).get("link") or ""
         where = f"{label(result.task, NO_TASK)} · {label(result.arch, NO_ARCH)}"
-        return ResultView(
+        return result_rows.rows(
             anchor=self.drill.anchor[key, result.test_id],
             test_id=result.test_id,
             where=where if result.precision == "fp32" else f"{where} · {result.precision} tier",
             outcome=result.outcome,
             glyph=GLYPHS[result.outcome],
-            level=result.level,
             stage=result.stage or "—",
             duration=f"{result.duration_s:.3f} s",
             metrics=" · ".join(f"{name} {_number(value)}" for name, value in result.metrics.items()) or "—",
