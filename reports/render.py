@@ -786,8 +786,11 @@ def backend_markdown(
         "| Architecture | " + " | ".join(md_escape(label(t, NO_TASK)) for t in tasks) + " |",
         "|" + "---|" * (len(tasks) + 1),
     ]
+    by_case: dict[tuple[str | None, str | None], list[Result]] = defaultdict(list)
+    for result in results:
+        by_case[result.arch, result.task].append(result)
     for arch in archs:
-        cells = [md_cell(Tally().extend(r for r in results if r.arch == arch and r.task == t)) for t in tasks]
+        cells = [md_cell(Tally().extend(by_case[arch, t])) for t in tasks]
         lines.append(f"| {md_escape(label(arch, NO_ARCH))} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -44,12 +44,13 @@ def rows(
     if tolerance:
         details.append(tolerance_line(tolerance))
     if expectation:
-        shown = expectation.get("link") or "—"
-        link = f'<a href="{escape(expectation_link)}" rel="noreferrer">{escape(expectation_link)}</a>'
-        details.append(
-            f'<p class="expectation">Expected {escape(expectation.get("outcome") or "—")}: '
-            f"{escape(expectation.get('reason') or '—')} · {link if expectation_link else escape(shown)}</p>"
-        )
+        if expectation_link:
+            link = f'<a href="{escape(expectation_link)}" rel="noreferrer">{escape(expectation_link)}</a>'
+        else:
+            link = escape(expectation.get("link") or "—")  # shown as text: not a web link
+        outcome_text = escape(expectation.get("outcome") or "—")
+        reason = escape(expectation.get("reason") or "—")
+        details.append(f'<p class="expectation">Expected {outcome_text}: {reason} · {link}</p>')
     if repro:
         details.append(f'<pre class="repro" id="p{anchor}">{escape(repro)}</pre>')
         if outcome != "passed":
