@@ -82,6 +82,7 @@ def data_script(row_slug: str, cells: dict[str, list[Any]]) -> str:
 
 
 def results_by_clause(row: Row) -> dict[str, list[Result]]:
+    """One backend row's results, by clause: the cells of its column."""
     grouped: dict[str, list[Result]] = defaultdict(list)
     for result, _ in row.results.values():
         grouped[result.check].append(result)
@@ -89,4 +90,5 @@ def results_by_clause(row: Row) -> dict[str, list[Result]]:
 
 
 def data_href(key_slug: str) -> str:
+    """Where a backend row's column script is, from the site's root."""
     return f"data/{key_slug}.js"
