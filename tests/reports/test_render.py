@@ -106,8 +106,21 @@ def test_hostile_strings_are_shown_as_text(tmp_path: Path, cli) -> None:
     builder.header["clauses"] = [
         {"id": HOSTILE_CHECK, "level": "core", "doc": "<img src=x onerror=alert(2)>"}
     ]
+    # A later release of the hostile backend, so that "changed between versions" shows it too.
+    later = f.run(
+        env="<i>env</i>", backends=((HOSTILE_BACKEND, "2.0<i>"),), started_at="2026-11-29T10:00:00+00:00"
+    )
+    later.result(
+        "parity.pytorch",
+        backend=HOSTILE_BACKEND,
+        task=HOSTILE_TASK,
+        arch=HOSTILE_ARCH,
+        message=HOSTILE_MESSAGE,
+    )
     site = tmp_path / "site"
-    report(cli, site, f.write(tmp_path / "hostile.jsonl", builder.end(), validated=0), "--markdown")
+    record = f.write(tmp_path / "hostile.jsonl", builder.end(), later.end(), validated=0)
+    report(cli, site, record, "--markdown")
+    assert "▲1 fixed" in (site / "versions.html").read_text()
     written = {p.resolve() for p in tmp_path.rglob("*")} - {p.resolve() for p in site.rglob("*")}
     assert written == {(tmp_path / "hostile.jsonl").resolve(), site.resolve()}  # nothing outside the site
     for page in site_pages(site):
