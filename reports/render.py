@@ -446,7 +446,7 @@ class Site:
             "cpu": run.environment.get("cpu") or {},
         }
 
-    # backend-specific failures --------------------------------------------------------------
+    # feature table ------------------------------------------------------------------------
     def feature_column(self, row: Row) -> str:
         """The data script of one backend row's column of the feature table."""
         slug_ = self.views[row.key].slug
@@ -458,6 +458,7 @@ class Site:
         )
         return features.data_script(slug_, cells)
 
+    # backend-specific failures --------------------------------------------------------------
     def _backend_specific(self) -> dict[RowKey, list[tuple[Result, list[str]]]]:
         """Per row, the tests failing there only while passing on at least one other row (with those rows)."""
         found: dict[RowKey, list[tuple[Result, list[str]]]] = defaultdict(list)
