@@ -211,18 +211,16 @@ class Site:
         for row in self.rows:
             for result, _ in row.results.values():
                 self.peers[normalized_id(result)].append((row, result))
-        self.tasks = sorted(
-            {r.task for row in self.rows for r, _ in row.results.values()}, key=record.task_key
-        )
-        self.archs = {
-            task: sorted(
-                {r.arch for row in self.rows for r, _ in row.results.values() if r.task == task},
-                key=lambda a: (a is None, a or ""),
-            )
-            for task in self.tasks
-        }
+        archs: dict[str | None, set[str | None]] = defaultdict(set)  # task -> its architectures
+        precisions: set[str] = set()
+        for row in self.rows:
+            for result, _ in row.results.values():
+                archs[result.task].add(result.arch)
+                precisions.add(result.precision)
+        self.tasks = sorted(archs, key=record.task_key)
+        self.archs = {task: sorted(archs[task], key=lambda a: (a is None, a or "")) for task in self.tasks}
         # Precision tiers other than fp32, each with its own column (precision.* checks run in them).
-        self.tiers = sorted({r.precision for row in self.rows for r, _ in row.results.values()} - {"fp32"})
+        self.tiers = sorted(precisions - {"fp32"})
         self._grouped: dict[RowKey, tuple[dict[Any, list[Result]], dict[Any, list[Result]]]] = {}
         self.specific = self._backend_specific()
         for view in self.views.values():
