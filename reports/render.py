@@ -8,11 +8,10 @@ environment of the backend, each result under its own anchor; full provenance li
 run. Pages and files then grow with backends x clauses, not with results (50,000 results: about
 700 drill-down pages, none near 300 KB).
 
-Layout of SITE_DIR: index.html, interop.html, versions.html, diff.html, history.html, style.css, site.js,
-data/<backend row>.js (a column of the feature table: `reports.features`),
+Layout of SITE_DIR: index.html, interop.html, versions.html, diff.html, history.html, style.css,
+site.js, data/<backend row>.js (a column of the feature table: `reports.features`),
 b/<backend row>.html, tasks/<task>.html (backends x architectures), c/<backend>/<clause>.html (the
-drill-down: `reports.drilldown`), r/<run>.html, badges/<backend row>.svg,
-markdown/*.md.
+drill-down: `reports.drilldown`), r/<run>.html, badges/<backend row>.svg, markdown/*.md.
 """
 
 from __future__ import annotations
@@ -59,16 +58,8 @@ from .score import PASS_RATE_FORMULA, pct
 
 TEMPLATES = Path(__file__).with_name("templates")
 MARKER = ".optimum-conformance-site"
-GENERATED_DIRS = (
-    "b",
-    "c",
-    "data",
-    "tasks",
-    "t",
-    "r",
-    "badges",
-    "markdown",
-)  # t/: the per-test pages of older sites
+# Replaced on every render; t/ held the per-test pages of sites written before the drill-down pages.
+GENERATED_DIRS = ("b", "c", "data", "tasks", "t", "r", "badges", "markdown")
 GLYPHS = {
     "passed": "✓",
     "failed": "✗",
