@@ -9,9 +9,10 @@ realistic mix of deviations (`factory.matrix`), releases added until it holds 50
 Targets: render in <= 10 s (recorded in extra_info: this is a shared machine, not a timed test),
 no page over 300 KB, the site <= 100 MB in <= 5,000 files (asserted: they do not depend on load).
 
-Measured 2026-12-06 (2 shared cores, load average 2.7, --markdown): 56,760 results (6 x 5 x 2 rows
-of 946) load and render in 7.1-7.9 s (3 rounds); largest page 243 KB (a task page: 60 rows x 9
-columns), the site 54.8 MB in 1,083 files. Before (a page per result): 53.6 s, 867 MB, 50,912 files.
+Measured 2026-12-06 on this 2-core machine shared with other benchmarks (load average 3-4),
+with --markdown: 56,760 results (6 x 5 x 2 rows of 946) load and render in 9.8-13.0 s wall,
+6.5 s CPU (3 rounds); largest page 249 KB (index.html, 60 backend rows), the site 55.9 MB in
+1,144 files. Before (a page per result): 53.6 s, 867 MB, 50,912 files.
 """
 
 from __future__ import annotations
