@@ -47,8 +47,10 @@ class RecordWriter:
         shard: tuple[int, int],
         argv: list[str],
         tasks: list[str] | tuple[str, ...] | None = None,
+        clauses: list[dict[str, str]] | None = None,
     ) -> None:
-        """The run line; `tasks`: the suite's tasks in display order (the report's column order)."""
+        """The run line; `tasks`: the suite's tasks in display order (the report's column order);
+        `clauses`: the catalogue, {id, level, doc} each (the report's feature table)."""
         self._write(
             schema.run_line(
                 run_id=self.run_id,
@@ -63,6 +65,7 @@ class RecordWriter:
                 started_at=now(),
                 argv=scrub_argv(argv),
                 tasks=None if tasks is None else list(tasks),
+                clauses=clauses,
             )
         )
 

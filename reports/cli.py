@@ -94,11 +94,31 @@ def run_diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _gate_comparison(args: argparse.Namespace):
+    """OLD and NEW (`gate OLD NEW` or `gate --baseline OLD NEW`), whole records or, with --backend,
+    two versions of one backend (from two records, or both from one release-matrix record)."""
+    from .diff import compare, version_rows
+
+    if (args.baseline is None) != (len(args.records) == 2) or len(args.records) > 2:
+        raise RecordError("give OLD NEW, or --baseline OLD NEW")
+    old, new = (args.baseline, args.records[0]) if args.baseline else args.records
+    if args.backend is None:
+        if args.old_version or args.new_version:
+            raise RecordError("--old-version and --new-version need --backend NAME")
+        return compare(load([old], args.validate), load([new], args.validate))
+    base = load([old], args.validate)
+    record = base if new == old else load([new], args.validate)
+    old_rows = version_rows(base, args.backend, args.old_version)
+    new_rows = version_rows(record, args.backend, args.new_version)
+    print(f"gate: {args.backend} {old_rows[0].key.version} -> {new_rows[0].key.version}")
+    return compare(base, record, old_rows, new_rows)
+
+
 def run_gate(args: argparse.Namespace) -> int:
     from .diff import format_text, write_junit
 
     try:
-        comparison = _compare(args.baseline, args.new, args.validate)
+        comparison = _gate_comparison(args)
     except RecordError as exc:
         return _fail(str(exc))
     print(format_text(comparison, args.policy, args.limit))
@@ -146,8 +166,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report = subparsers.add_parser(
         "report",
         help="render records as a static HTML site (opens from disk, no network)",
-        description="Render the compatibility matrix, one page per backend and per test, the "
-        "backend-specific failures, a diff and the history as a static site.",
+        description="Render the compatibility matrix, a page per backend and per task, a drill-down "
+        "per backend and clause, the backend-specific failures, a diff and the history as a static site.",
     )
     report.add_argument(
         "records", nargs="+", metavar="RECORD", help="run record files (merged as by `merge`)"
@@ -184,15 +204,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     gate = subparsers.add_parser(
         "gate",
-        help="exit 1 on any regression against a baseline record (for release CI)",
+        help="exit 1 on any regression from OLD to NEW: two records, or two versions of one backend",
         description="Exit 0 without regression, 1 with one (under --policy), 2 on unusable input. "
         "core: core-level checks going from passed to failed/crashed/timeout. strict: every check, and "
-        "also passed to xfailed/unsupported and passing tests that disappeared.",
+        "also passed to xfailed/unsupported and passing tests that disappeared. With --backend, only that "
+        "backend is judged, version against version: `gate old.jsonl new.jsonl --backend optimum-ort`, "
+        "or from one release-matrix record: `gate m.jsonl m.jsonl --backend optimum-ort "
+        "--old-version 1.26.0 --new-version 1.27.0`.",
     )
     gate.add_argument(
-        "--baseline", type=Path, required=True, metavar="BASE", help="the record to compare against"
+        "records", nargs="+", type=Path, metavar="RECORD", help="OLD NEW (or NEW with --baseline)"
     )
-    gate.add_argument("new", type=Path, metavar="NEW")
+    gate.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="OLD",
+        help="the record to compare against (same as giving OLD first)",
+    )
+    gate.add_argument("--backend", metavar="NAME", help="judge two versions of this backend only")
+    gate.add_argument(
+        "--old-version", metavar="VERSION", help="OLD's version of --backend (when it holds several)"
+    )
+    gate.add_argument(
+        "--new-version", metavar="VERSION", help="NEW's version of --backend (when it holds several)"
+    )
     gate.add_argument("--policy", choices=POLICIES, default="core")
     gate.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
     gate.add_argument(

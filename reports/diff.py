@@ -10,6 +10,9 @@ environment change, not a new test. Change kinds, reported in this order:
 - fix: failed/crashed/timeout/xfailed → passed/xpassed;
 - changed: any other change of outcome (e.g. passed → not_run);
 - new and removed tests; environment changes (versions, Python, OS, CPU) side by side.
+
+Two versions of one backend compare the same way (`version_rows`): from two records, or from one
+release-matrix record holding both; the site's "changed between versions" view is built on it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .model import FAILING, PASSING, Record, Result, Run, build_rows, first_line, timestamp_key
+from .model import (
+    FAILING,
+    PASSING,
+    Record,
+    RecordError,
+    Result,
+    Row,
+    Run,
+    build_rows,
+    first_line,
+    timestamp_key,
+)
 
 POLICIES = ("core", "strict")  # gate policies; "any" is what `diff` lists
 _STRICT_ONLY_REGRESSIONS = frozenset({"xfailed", "unsupported"})
@@ -109,27 +123,23 @@ class Comparison:
         return [c for c in self.changes if c.new is None and id(c) not in special]
 
 
-def suite_test_id(test_id: str) -> str:
-    """A test id relative to the suite package (`checks/test_parity.py::...`), wherever the suite
-    ran from (a source checkout, or an installed wheel under a venv): two runs of the same suite
-    compare test by test."""
-    path, sep, name = test_id.partition("::")
-    _, marker, rest = path.rpartition("conformance/checks/")
-    return f"checks/{rest}{sep}{name}" if marker else test_id
-
-
-def latest_results(record: Record) -> dict[TestKey, tuple[Result, Run]]:
+def latest_results(rows: list[Row]) -> dict[TestKey, tuple[Result, Run]]:
     latest: dict[TestKey, tuple[Result, Run]] = {}
-    for row in build_rows(record):
+    for row in rows:
         for test_id, (result, run) in row.results.items():
-            key = TestKey(row.key.env, row.key.backend, suite_test_id(test_id))
+            key = TestKey(row.key.env, row.key.backend, test_id)  # suite-relative since loading
             if key not in latest or timestamp_key(run.started_at) >= timestamp_key(latest[key][1].started_at):
                 latest[key] = (result, run)
     return latest
 
 
-def compare(base: Record, new: Record) -> Comparison:
-    before, after = latest_results(base), latest_results(new)
+def compare(
+    base: Record, new: Record, base_rows: list[Row] | None = None, new_rows: list[Row] | None = None
+) -> Comparison:
+    """Every test of BASE and NEW matched by (env, backend, test id). `*_rows`: only these rows of
+    each record (e.g. two versions of one backend, from one record or two); default every row."""
+    before = latest_results(build_rows(base) if base_rows is None else base_rows)
+    after = latest_results(build_rows(new) if new_rows is None else new_rows)
     comparison = Comparison(base, new, new_results=after)
     for key in sorted(before.keys() | after.keys(), key=lambda k: (k.backend, k.env or "", k.test_id)):
         old = before.get(key, (None, None))[0]
@@ -138,8 +148,29 @@ def compare(base: Record, new: Record) -> Comparison:
             comparison.unchanged += 1
         else:
             comparison.changes.append(Change(key, old, now))
-    comparison.env_changes = environment_changes(base, new)
+    if base_rows is None and new_rows is None:
+        comparison.env_changes = environment_changes(base, new)
     return comparison
+
+
+def version_rows(record: Record, backend: str, version: str | None) -> list[Row]:
+    """The rows of one backend in a record, at `version` (None: the only version it has). RecordError
+    when there is no such row, or several versions and none chosen."""
+    rows = [row for row in build_rows(record) if row.key.backend == backend]
+    versions = sorted({str(row.key.version) for row in rows})
+    if version is not None:
+        rows = [row for row in rows if row.key.version == version]
+    elif len(versions) > 1:
+        raise RecordError(
+            f"{', '.join(record.sources)} holds {backend} at versions {', '.join(versions)}: choose one "
+            "with --old-version / --new-version"
+        )
+    if not rows:
+        raise RecordError(
+            f"{', '.join(record.sources)} has no results of {backend}"
+            + (f" at version {version} (it has: {', '.join(versions) or 'none'})" if version else "")
+        )
+    return rows
 
 
 def provenance(run: Run, backend: str) -> dict[str, str]:

@@ -220,6 +220,12 @@ def _check_run(raw: dict[str, Any]) -> str | None:
         return "every backend needs a name"
     if not all(isinstance(task, str) for task in raw.get("tasks") or ()):
         return "tasks must be task names"
+    clauses = raw.get("clauses") or ()
+    if not all(
+        isinstance(c, dict) and all(isinstance(c.get(k), str) for k in ("id", "level", "doc"))
+        for c in clauses
+    ):
+        return "clauses must each have an id, a level and a doc"
     return None
 
 
@@ -258,6 +264,7 @@ class Record:
     warnings: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     task_order: tuple[str, ...] = TASK_ORDER  # set by `finish`: see the module docstring
+    catalogue: dict[str, dict[str, str]] = field(default_factory=dict)  # clause id -> {id, level, doc}
 
     def add_file(self, lines: Iterable[Line]) -> int:
         """Add one file's lines; returns how many. An `end` line closes the first shard of its run id
@@ -359,6 +366,9 @@ class Record:
             for task in header.raw.get("tasks") or ()
         )
         self.task_order = (*listed, *(task for task in TASK_ORDER if task not in listed))
+        for run in self.ordered_runs():  # the latest run's declaration of a clause wins
+            for header in run.headers:
+                self.catalogue.update((c["id"], c) for c in header.raw.get("clauses") or ())
         return self
 
     def task_key(self, task: str | None) -> tuple[int, str]:
@@ -554,8 +564,9 @@ class Tally:
             self.core[result.outcome] += 1
 
     def extend(self, results: Iterable[Result]) -> Tally:
-        for result in results:
-            self.add(result)
+        results = list(results)
+        self.all.update(r.outcome for r in results)  # Counter.update counts an iterable in C
+        self.core.update(r.outcome for r in results if r.level == "core")
         return self
 
     @property

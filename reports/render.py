@@ -2,31 +2,38 @@
 
 The site opens from disk: one local stylesheet and script, relative links, no network. Every string
 from a record goes through Jinja2's autoescaping (HTML) or `md_escape` (Markdown) or `xml_text`
-(SVG). No page embeds the whole data set: the index and backend pages hold counts and links, each
-test has its own small page, and full provenance lives on one page per run.
+(SVG). No page embeds the whole data set: the index and backend pages hold counts and links; the
+drill-down is one page per (backend, clause) holding that clause's results for every version and
+environment of the backend, each result under its own anchor; full provenance lives on one page per
+run. Pages and files then grow with backends x clauses, not with results (50,000 results: about
+700 drill-down pages, none near 300 KB).
 
-Layout of SITE_DIR: index.html, interop.html, diff.html, history.html, style.css, site.js,
-b/<backend row>.html, t/<test>.html, r/<run>.html, badges/<backend row>.svg, markdown/*.md.
+Layout of SITE_DIR: index.html, interop.html, versions.html, diff.html, history.html, style.css,
+site.js, data/<backend row>.js (a column of the feature table: `reports.features`),
+b/<backend row>.html, tasks/<task>.html (backends x architectures), c/<backend>/<clause>.html (the
+drill-down: `reports.drilldown`), r/<run>.html, badges/<backend row>.svg, markdown/*.md.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import re
 import shutil
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import jinja2
 from markupsafe import Markup
 
+from . import deviations, features, result_rows, versions
 from .diff import Comparison, compare, xml_text
+from .drilldown import ClausePage, DrillDown
 from .model import (
     FAILING,
     FAMILIES,
@@ -41,17 +48,18 @@ from .model import (
     Tally,
     build_rows,
     family_sort_key,
-    first_line,
     load,
     normalized_id,
     task_sort_key,
     timestamp_key,
 )
+from .names import slug
 from .score import PASS_RATE_FORMULA, pct
 
 TEMPLATES = Path(__file__).with_name("templates")
 MARKER = ".optimum-conformance-site"
-GENERATED_DIRS = ("b", "t", "r", "badges", "markdown")
+# Replaced on every render; t/ held the per-test pages of sites written before the drill-down pages.
+GENERATED_DIRS = ("b", "c", "data", "tasks", "t", "r", "badges", "markdown")
 GLYPHS = {
     "passed": "✓",
     "failed": "✗",
@@ -92,11 +100,16 @@ def _only_unsupported(tally: Tally) -> bool:
     return tally.all["unsupported"] > 0 and tally.all["unsupported"] == tally.total
 
 
-def slug(*parts: str | None, digest: int = 8) -> str:
-    """A readable, collision-safe file name for arbitrary strings."""
-    text = "\x1f".join(p or "" for p in parts)
-    readable = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "x"
-    return f"{readable}-{hashlib.sha1(text.encode('utf-8', 'surrogatepass')).hexdigest()[:digest]}"
+def unscored_label(tally: Tally) -> str:
+    """What a cell with results but nothing scored says instead of a rate."""
+    if tally.all["unsupported"]:
+        return "unsupported"
+    return "not run" if tally.all["not_run"] else "not scored"
+
+
+def rate_text(tally: Tally) -> str:
+    """A cell's pass rate over all its results, or why it has none."""
+    return pct(tally.rate("strict")) if tally.scored("strict") else unscored_label(tally)
 
 
 def environment() -> jinja2.Environment:
@@ -124,6 +137,10 @@ class Cell:
     def bucket(self, level: str) -> str:
         return bucket(self.tally, level)
 
+    @property
+    def unscored(self) -> str:
+        return unscored_label(self.tally)
+
 
 @dataclass
 class RowView:
@@ -132,8 +149,6 @@ class RowView:
     href: str
     env_label: str
     total: Cell
-    cells: list[Any] = field(default_factory=list)
-    tiers: list[Cell] = field(default_factory=list)  # one per Site.tiers
     specific: int = 0
 
     @property
@@ -162,6 +177,15 @@ def label(value: str | None, empty: str) -> str:
     return empty if value is None else value
 
 
+class Mark(NamedTuple):
+    """One result on its backend page: a glyph in its check x architecture cell, linking to it."""
+
+    outcome: str
+    href: str
+    task: str
+    glyph: str
+
+
 class Site:
     """Everything the templates need, computed once from a record."""
 
@@ -172,27 +196,23 @@ class Site:
         self.generated = datetime.now(UTC).isoformat(timespec="seconds")
         self.views = {row.key: self._row_view(row) for row in self.rows}
         self.run_href = {run.run_id: f"r/{slug(run.run_id)}.html" for run in record.runs.values()}
-        self.test_href: dict[tuple[RowKey, str], str] = {}
+        self.backend_dir = {name: slug(name) for name in sorted({row.key.backend for row in self.rows})}
+        self.drill = DrillDown(self.rows, lambda key: self.views[key].slug, self.backend_dir.__getitem__)
         self.peers: dict[str, list[tuple[Row, Result]]] = defaultdict(list)
         for row in self.rows:
-            for test_id, (result, _) in row.results.items():
-                # 64 bits of hash: no collision among millions of test pages
-                self.test_href[row.key, test_id] = (
-                    f"t/{slug(self.views[row.key].slug, test_id, digest=16)}.html"
-                )
+            for result, _ in row.results.values():
                 self.peers[normalized_id(result)].append((row, result))
-        self.tasks = sorted(
-            {r.task for row in self.rows for r, _ in row.results.values()}, key=record.task_key
-        )
-        self.archs = {
-            task: sorted(
-                {r.arch for row in self.rows for r, _ in row.results.values() if r.task == task},
-                key=lambda a: (a is None, a or ""),
-            )
-            for task in self.tasks
-        }
+        archs: dict[str | None, set[str | None]] = defaultdict(set)  # task -> its architectures
+        precisions: set[str] = set()
+        for row in self.rows:
+            for result, _ in row.results.values():
+                archs[result.task].add(result.arch)
+                precisions.add(result.precision)
+        self.tasks = sorted(archs, key=record.task_key)
+        self.archs = {task: sorted(archs[task], key=lambda a: (a is None, a or "")) for task in self.tasks}
         # Precision tiers other than fp32, each with its own column (precision.* checks run in them).
-        self.tiers = sorted({r.precision for row in self.rows for r, _ in row.results.values()} - {"fp32"})
+        self.tiers = sorted(precisions - {"fp32"})
+        self._grouped: dict[RowKey, tuple[dict[Any, list[Result]], dict[Any, list[Result]]]] = {}
         self.specific = self._backend_specific()
         for view in self.views.values():
             view.specific = len(self.specific.get(view.key, []))
@@ -206,41 +226,72 @@ class Site:
     def base(self, root: str) -> dict[str, Any]:
         return {"root": root, "site_title": self.title, "generated": self.generated}
 
-    # index ----------------------------------------------------------------------------------
-    def index_context(self) -> dict[str, Any]:
-        columns = [
-            {"label": label(task, NO_TASK), "archs": [{"label": label(a, NO_ARCH)} for a in self.archs[task]]}
-            for task in self.tasks
-        ]
-        rows = []
-        for row in self.rows:
-            view = self.views[row.key]
+    # index and task pages -----------------------------------------------------------------
+    def task_href(self, task: str | None) -> str:
+        return f"tasks/{slug(label(task, NO_TASK))}.html"
+
+    def _by_task_and_arch(self, row: Row) -> tuple[dict[Any, list[Result]], dict[Any, list[Result]]]:
+        """A row's results by task and by (task, arch), worked out once for the index and task pages."""
+        if row.key not in self._grouped:
             by_task: dict[Any, list[Result]] = defaultdict(list)
             by_arch: dict[Any, list[Result]] = defaultdict(list)
             for result, _ in row.results.values():
                 by_task[result.task].append(result)
                 by_arch[result.task, result.arch].append(result)
-            view.tiers = [
+            self._grouped[row.key] = (by_task, by_arch)
+        return self._grouped[row.key]
+
+    def task_context(self, task: str | None) -> dict[str, Any]:
+        """One task's matrix: backend rows x its architectures (the index has one column per task)."""
+        columns = [{"label": f"all of {label(task, NO_TASK)}", "cls": "task"}]
+        columns += [{"label": label(arch, NO_ARCH), "cls": "arch"} for arch in self.archs[task]]
+        rows = []
+        for row in self.rows:
+            view = self.views[row.key]
+            href = f"../{view.href}#task={_quote(task)}"
+            by_task, by_arch = self._by_task_and_arch(row)
+            cells = [Cell(Tally().extend(by_task[task]), href)]
+            cells += [Cell(Tally().extend(by_arch[task, arch]), href) for arch in self.archs[task]]
+            rows.append({"view": view, "cells": cells})
+        return {**self.base("../"), "task": label(task, NO_TASK), "rows": rows, "columns": columns}
+
+    def index_context(self) -> dict[str, Any]:
+        columns = [{"label": "All tasks", "cls": "all"}]
+        columns += [
+            {
+                "label": f"{tier} tier",
+                "cls": "tier",
+                "title": f"the precision.* checks, run with the backend's {tier} options",
+            }
+            for tier in self.tiers
+        ]
+        columns += [
+            {"label": label(task, NO_TASK), "cls": "task", "href": self.task_href(task)}
+            for task in self.tasks
+        ]
+        rows = []
+        for row in self.rows:
+            view = self.views[row.key]
+            by_task, _ = self._by_task_and_arch(row)
+            cells = [view.total]
+            cells += [
                 Cell(Tally().extend(r for r, _ in row.results.values() if r.precision == tier), view.href)
                 for tier in self.tiers
             ]
-            view.cells = [
-                {
-                    "task": Cell(Tally().extend(by_task[task]), f"{view.href}#task={_quote(task)}"),
-                    "archs": [
-                        Cell(Tally().extend(by_arch[task, arch]), f"{view.href}#task={_quote(task)}")
-                        for arch in self.archs[task]
-                    ],
-                }
-                for task in self.tasks
+            cells += [
+                Cell(Tally().extend(by_task[task]), f"{view.href}#task={_quote(task)}") for task in self.tasks
             ]
-            rows.append(view)
+            rows.append({"view": view, "cells": cells})
         suites = sorted({_suite_label(r.suite) for r in self.record.runs.values()})
         return {
             **self.base(""),
+            "features": {
+                "families": features.families(features.catalogue(self.record, self.rows)),
+                "columns": [self.views[row.key] for row in self.rows],
+                "scripts": [features.data_href(self.views[row.key].slug) for row in self.rows],
+            },
             "rows": rows,
             "columns": columns,
-            "tiers": self.tiers,
             "warnings": self.record.warnings,
             "suite": ", ".join(suites) or "—",
             "runs": [{"run": run, "href": self.run_href[run.run_id]} for run in self.record.ordered_runs()],
@@ -263,16 +314,17 @@ class Site:
                 by_check[result.check].append(result)
             checks = []
             for check in sorted(by_check):
-                cells: list[list[dict[str, Any]]] = [[] for _ in archs]
+                cells: list[list[Mark]] = [[] for _ in archs]
                 for result in sorted(
                     by_check[check], key=lambda r: (self.record.task_key(r.task), r.test_id)
                 ):
                     cells[archs.index(result.arch)].append(
-                        {
-                            "result": result,
-                            "href": "../" + self.test_href[row.key, result.test_id],
-                            "task_label": label(result.task, NO_TASK),
-                        }
+                        Mark(
+                            result.outcome,
+                            "../" + self.result_href(row.key, result),
+                            label(result.task, NO_TASK),
+                            GLYPHS[result.outcome],
+                        )
                     )
                 levels = sorted({r.level for r in by_check[check]})
                 checks.append(
@@ -297,36 +349,81 @@ class Site:
             "archs": [{"label": label(a, NO_ARCH)} for a in archs],
             "tasks": [{"value": label(t, NO_TASK), "label": label(t, NO_TASK)} for t in tasks],
             "families": families,
+            "deviations": deviations.group(results, href=lambda r: "../" + self.result_href(row.key, r)),
         }
 
-    # test page ------------------------------------------------------------------------------
-    def test_context(self, row: Row, result: Result, run: Run) -> dict[str, Any]:
-        info = run.backends.get(result.backend) or {}
-        peers = [
+    # drill-down per (backend, clause) -------------------------------------------------------
+    def result_href(self, key: RowKey, result: Result) -> str:
+        """Where a result's details are, from the site's root."""
+        return self.drill.result_href(key, result)
+
+    def clause_context(self, page: ClausePage) -> dict[str, Any]:
+        root = "../../"
+        sections = []
+        for row in page.rows:
+            view = self.views[row.key]
+            pairs = sorted(
+                self.drill.results[row.key, page.check],
+                key=lambda pair: (self.record.task_key(pair[0].task), pair[0].arch or "", pair[0].test_id),
+            )
+            sections.append(
+                {
+                    "row": view,
+                    "href": root + view.href,
+                    "tally": Tally().extend(r for r, _ in pairs),
+                    "runs": [
+                        {"run": run, "href": root + self.run_href[run.run_id]}
+                        for run in {run.run_id: run for _, run in pairs}.values()
+                    ],
+                    "runtime": sorted(
+                        ((row.latest_run.backends.get(page.backend) or {}).get("runtime") or {}).items()
+                    ),
+                    "results": [self._result_rows(row.key, result) for result, _ in pairs],
+                }
+            )
+        elsewhere = [
             {
-                "label": other.key.label,
-                "outcome": peer.outcome,
-                "href": "../" + self.test_href[other.key, peer.test_id],
+                "backend": other,
+                "href": root + self.drill.first_page[other, page.check].href,
+                "tally": self._backend_tally(other, page.check),
             }
-            for other, peer in self.peers[normalized_id(result)]
-            if other.key != row.key
+            for other in self.backend_dir
+            if other != page.backend and (other, page.check) in self.drill.first_page
         ]
-        link = (result.expectation or {}).get("link") or ""
         return {
-            **self.base("../"),
-            "row": self.views[row.key],
-            "row_href": "../" + self.views[row.key].href,
-            "result": result,
-            "run": run,
-            "run_href": "../" + self.run_href[run.run_id],
-            "task_label": label(result.task, NO_TASK),
-            "arch_label": label(result.arch, NO_ARCH),
-            "metrics": [(name, _number(value)) for name, value in result.metrics.items()],
-            "tolerance": tolerance(result.metrics),
-            "expectation_link": link if re.match(r"https?://", link) else None,  # no javascript: URLs
-            "runtime": sorted((info.get("runtime") or {}).items()),
-            "peers": peers,
+            **self.base(root),
+            "page": page,
+            "parts": [{"href": root + part.href, "current": part is page} for part in page.parts],
+            "level": "/".join(
+                sorted({r.level for row in page.rows for r, _ in self.drill.results[row.key, page.check]})
+            ),
+            "sections": sections,
+            "elsewhere": elsewhere,
         }
+
+    @functools.cache  # noqa: B019 (a Site lives for one render)
+    def _backend_tally(self, backend: str, check: str) -> Tally:
+        return Tally().extend(self.drill.on_backend[backend, check])
+
+    def _result_rows(self, key: RowKey, result: Result) -> Markup:
+        """The drill-down rows of one result: its texts worked out here, the markup in `result_rows`."""
+        link = (result.expectation or {}).get("link") or ""
+        where = f"{label(result.task, NO_TASK)} · {label(result.arch, NO_ARCH)}"
+        return result_rows.rows(
+            anchor=self.drill.anchor[key, result.test_id],
+            test_id=result.test_id,
+            where=where if result.precision == "fp32" else f"{where} · {result.precision} tier",
+            outcome=result.outcome,
+            glyph=GLYPHS[result.outcome],
+            stage=result.stage or "—",
+            duration=f"{result.duration_s:.3f} s",
+            metrics=" · ".join(f"{name} {_number(value)}" for name, value in result.metrics.items()) or "—",
+            message=result.message,
+            tolerance=tolerance(result.metrics),
+            expectation=result.expectation,
+            expectation_link=link if re.match(r"https?://", link) else None,  # no javascript: URLs
+            repro=result.repro,
+        )
 
     def run_context(self, run: Run) -> dict[str, Any]:
         observed = Tally().extend(run.results.values()).all
@@ -338,38 +435,85 @@ class Site:
             "cpu": run.environment.get("cpu") or {},
         }
 
+    # feature table ------------------------------------------------------------------------
+    def feature_column(self, row: Row) -> str:
+        """The data script of one backend row's column of the feature table."""
+        slug_ = self.views[row.key].slug
+        cells = features.column_cells(
+            features.results_by_clause(row),
+            href=lambda check: f"{self.drill.section_href(row.key, check)}#{slug_}",
+            bucket=bucket,
+            rate=rate_text,
+        )
+        return features.data_script(slug_, cells)
+
     # backend-specific failures --------------------------------------------------------------
-    def _backend_specific(self) -> dict[RowKey, list[dict[str, Any]]]:
-        """Per row, the tests failing there only while passing on at least one other row."""
-        found: dict[RowKey, list[dict[str, Any]]] = defaultdict(list)
+    def _backend_specific(self) -> dict[RowKey, list[tuple[Result, list[str]]]]:
+        """Per row, the tests failing there only while passing on at least one other row (with those rows)."""
+        found: dict[RowKey, list[tuple[Result, list[str]]]] = defaultdict(list)
         for peers in self.peers.values():
             failing = [(row, r) for row, r in peers if r.outcome in FAILING | {"xfailed"}]
             passing = [row.key.label for row, r in peers if r.outcome in PASSING]
             if len(failing) == 1 and passing:
                 row, result = failing[0]
-                found[row.key].append(
-                    {
-                        "result": result,
-                        "href": self.test_href[row.key, result.test_id],
-                        "summary": first_line(result.message),
-                        "passing": passing,
-                    }
-                )
+                found[row.key].append((result, passing))
         return found
 
     def interop_context(self) -> dict[str, Any]:
-        groups = [
-            {
-                "label": self.views[key].key.label,
-                "slug": self.views[key].slug,
-                "href": self.views[key].href,
-                "entries": sorted(
-                    entries, key=lambda e: (family_sort_key(e["result"].family), e["result"].test_id)
-                ),
-            }
-            for key, entries in sorted(self.specific.items(), key=lambda kv: kv[0].sort_key)
-        ]
+        groups = []
+        for key, entries in sorted(self.specific.items(), key=lambda kv: kv[0].sort_key):
+            passing = {id(result): rows for result, rows in entries}
+            groups.append(
+                {
+                    "label": key.label,
+                    "slug": self.views[key].slug,
+                    "href": self.views[key].href,
+                    "tests": len(entries),
+                    "deviations": deviations.group(
+                        (result for result, _ in entries),
+                        href=lambda r, key=key: self.result_href(key, r),
+                        passing=lambda r, passing=passing: passing[id(r)],
+                    ),
+                }
+            )
         return {**self.base(""), "groups": groups}
+
+    # changed between versions -------------------------------------------------------------
+    def versions_context(self) -> dict[str, Any]:
+        sections = []
+        for lineage in versions.lineages(self.record, self.rows):
+            rows = []
+            for check in lineage.clauses:
+                cells = []
+                for step in lineage.steps:
+                    regressed, fixed = step.regressed.get(check, []), step.fixed.get(check, [])
+                    where = (step.new.key, check)
+                    cells.append(
+                        {
+                            "regressed": len(regressed),
+                            "fixed": len(fixed),
+                            "href": f"{self.drill.section_href(*where)}#{self.views[step.new.key].slug}"
+                            if where in self.drill.page_of
+                            else None,  # the clause vanished in the new release: nothing to link to
+                        }
+                    )
+                rows.append({"check": check, "cells": cells})
+            sections.append(
+                {
+                    "label": f"{lineage.backend} · {lineage.env or 'unnamed env'}",
+                    "releases": [self.views[row.key] for row in lineage.releases],
+                    "steps": [
+                        {
+                            "label": f"{step.old.key.version} → {step.new.key.version}",
+                            "regressed": sum(map(len, step.regressed.values())),
+                            "fixed": sum(map(len, step.fixed.values())),
+                        }
+                        for step in lineage.steps
+                    ],
+                    "rows": rows,
+                }
+            )
+        return {**self.base(""), "sections": sections}
 
     # diff -----------------------------------------------------------------------------------
     def diff_context(self, baseline: Record | None, baseline_label: str, reason: str) -> dict[str, Any]:
@@ -407,7 +551,7 @@ class Site:
     def _href_for(self, key: Any) -> str | None:
         for row in self.rows:
             if row.key.env == key.env and row.key.backend == key.backend and key.test_id in row.results:
-                return self.test_href[row.key, key.test_id]
+                return self.result_href(row.key, row.results[key.test_id][0])
         return None
 
 
@@ -461,9 +605,12 @@ class HistoryPoint:
     stats: dict[tuple[str | None, str], PointStats]
 
 
-def history_point(record: Record, label: str, path: Path | None) -> HistoryPoint:
+def history_point(
+    record: Record, label: str, path: Path | None, rows: list[Row] | None = None
+) -> HistoryPoint:
+    """Scores per (env, backend) of a record; `rows`: its rows when already built."""
     stats = {}
-    for row in build_rows(record):
+    for row in build_rows(record) if rows is None else rows:
         tally = Tally().extend(r for r, _ in row.results.values())
         counts = ", ".join(f"{n} {o}" for o in OUTCOMES if (n := tally.all[o]))
         stats[row.key.env, row.key.backend] = PointStats(
@@ -629,8 +776,11 @@ def backend_markdown(
         "| Architecture | " + " | ".join(md_escape(label(t, NO_TASK)) for t in tasks) + " |",
         "|" + "---|" * (len(tasks) + 1),
     ]
+    by_case: dict[tuple[str | None, str | None], list[Result]] = defaultdict(list)
+    for result in results:
+        by_case[result.arch, result.task].append(result)
     for arch in archs:
-        cells = [md_cell(Tally().extend(r for r in results if r.arch == arch and r.task == t)) for t in tasks]
+        cells = [md_cell(Tally().extend(by_case[arch, t])) for t in tasks]
         lines.append(f"| {md_escape(label(arch, NO_ARCH))} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -709,22 +859,26 @@ def render_site(
         pages += 1
 
     shutil.copyfile(TEMPLATES / "style.css", out / "style.css")
-    _write(out / "site.js", env.get_template("site.js.j2").render())
+    _write(out / "site.js", env.get_template("site.js.j2").render(data_global=features.DATA_GLOBAL))
     page("index.html", "index.html.j2", {**site.index_context(), "markdown": markdown})
     page("interop.html", "interop.html.j2", site.interop_context())
+    page("versions.html", "versions.html.j2", site.versions_context())
+    for task in site.tasks:
+        page(site.task_href(task), "task.html.j2", site.task_context(task))
     for row in site.rows:
         view = site.views[row.key]
         page(view.href, "backend.html.j2", site.backend_context(row))
+        _write(out / features.data_href(view.slug), site.feature_column(row))
         _write(
             out / "badges" / f"{view.slug}.svg",
             badge_svg(f"{row.key.backend} ({row.key.env or '-'})", view.total.tally),
         )
-        for test_id, (result, run) in row.results.items():
-            page(site.test_href[row.key, test_id], "test.html.j2", site.test_context(row, result, run))
+    for clause_page in site.drill.pages:
+        page(clause_page.href, "clause.html.j2", site.clause_context(clause_page))
     for run in record.runs.values():
         page(site.run_href[run.run_id], "run.html.j2", site.run_context(run))
 
-    current = history_point(record, "this report", None)
+    current = history_point(record, "this report", None, site.rows)
     points = [p for p in history if p.run_ids != current.run_ids] + [current]
     reason = "No baseline: pass --baseline RECORD, or --history DIR with an earlier record."
     if baseline is None and len(points) > 1 and points[-2].path is not None:

@@ -39,6 +39,7 @@ FAMILIES = {  # check id prefix -> its label in reports; a check id is "<family>
     "input": "Bad input",
 }
 MESSAGE_LIMIT = 4000  # characters of a result message kept in the record
+SUITE_CHECKS = "conformance/checks/"  # where the checks sit in the suite package, as node ids spell it
 
 _DESCRIPTION = (
     "A run record is a JSON Lines file: one `run` line (provenance), then one `result` line per test, "
@@ -161,6 +162,23 @@ class RunLine:
             omit=True,
         ),
     )
+    clauses: list[dict[str, str]] | None = field(
+        default=None,
+        metadata=_json(
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "level", "doc"],
+                    "properties": {"id": _STRING, "level": {"enum": list(LEVELS)}, "doc": _STRING},
+                },
+                "description": "the suite's catalogue: every clause it declares, with its level and "
+                "one-line definition (the report's feature table; records before it have none: reports "
+                "then list the clauses their results name)",
+            },
+            omit=True,
+        ),
+    )
 
 
 @dataclasses.dataclass(frozen=True, eq=False, kw_only=True)
@@ -174,8 +192,8 @@ class Result:
         metadata=_json(
             {
                 "type": "string",
-                "description": "pytest node id, unique within a run, e.g. "
-                "checks/test_parity.py::test_pytorch[reference-ort-text-classification-bert]",
+                "description": "pytest node id relative to the suite package, unique within a run, e.g. "
+                "checks/test_parity.py::test_parity_pytorch[reference-ort-text-classification-bert]",
             }
         )
     )
@@ -241,6 +259,7 @@ class Result:
         structural check; records from before a field existed get its default."""
         raw = line.raw
         values = {name: raw.get(name, spec.default) for name, spec in FIELDS["result"].items()}
+        values["test_id"] = suite_test_id(values["test_id"])  # records written before ids were relative
         values["duration_s"] = float(values["duration_s"] or 0.0)
         values["precision"] = values["precision"] or "fp32"
         return cls(**values, line=line)
@@ -267,6 +286,16 @@ class EndLine:
 LINES: dict[str, type[RunLine] | type[Result] | type[EndLine]] = {
     cls.KIND: cls for cls in (RunLine, Result, EndLine)
 }
+
+
+def suite_test_id(node_id: str) -> str:
+    """A pytest node id relative to the suite package: `checks/test_parity.py::test_parity_pytorch[...]`
+    whether the suite ran from a checkout (`conformance/checks/...`) or an installed wheel
+    (`.tox/<env>/lib/python3.11/site-packages/conformance/checks/...`). Readers see it on every page,
+    and two runs of one suite compare test by test. Ids outside the suite are kept as they are."""
+    path, separator, name = node_id.partition("::")
+    _, marker, rest = path.rpartition(SUITE_CHECKS)
+    return f"checks/{rest}{separator}{name}" if marker else node_id
 
 
 # --- field tables (derived) --------------------------------------------------------------------
@@ -388,17 +417,20 @@ def result_line(**fields: Any) -> dict[str, Any]:
     """A result line without its envelope (``type``, ``run_id``: `RecordWriter.result` adds them).
 
     Fields: test_id, check, level, backend, task, arch, outcome, stage, duration_s, message, repro,
-    metrics (required); precision (default "fp32"), expectation (default None). The message is cut to
-    MESSAGE_LIMIT characters. TypeError on a missing or unknown field or a value of the wrong JSON
-    type; ValueError on a bad outcome, level, stage or check id. Both name the field.
+    metrics (required); precision (default "fp32"), expectation (default None). The test id is made
+    relative to the suite package (`suite_test_id`); the message is cut to MESSAGE_LIMIT characters.
+    TypeError on a missing or unknown field or a value of the wrong JSON type; ValueError on a bad
+    outcome, level, stage or check id. Both name the field.
     """
     if isinstance(fields.get("message"), str):
         fields["message"] = fields["message"][:MESSAGE_LIMIT]
+    if isinstance(fields.get("test_id"), str):
+        fields["test_id"] = suite_test_id(fields["test_id"])
     return _build("result", fields, envelope=("run_id",))
 
 
 def run_line(**fields: Any) -> dict[str, Any]:
-    """A complete run line (``type`` and ``schema_version`` filled in); `argv` and `tasks` are left
+    """A complete run line (``type`` and ``schema_version`` filled in); `argv`, `tasks` and `clauses` are left
     out when not given. Errors as for `result_line`."""
     return _build("run", fields)
 

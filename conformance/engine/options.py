@@ -112,7 +112,7 @@ def _session_state(config: pytest.Config, selectors: list[str]) -> State:
                 raise pytest.UsageError(str(error)) from None
     results = config.getoption("results")
     if results and not hasattr(config, "workerinput"):  # one writer: the xdist controller
-        from conformance import families
+        from conformance import catalogue, families
         from conformance.record import RecordWriter
 
         state.writer = RecordWriter(results)
@@ -121,6 +121,7 @@ def _session_state(config: pytest.Config, selectors: list[str]) -> State:
             state.shard,
             sys.argv,
             tasks=list(families.tasks()),
+            clauses=[{"id": c.id, "level": c.level, "doc": c.doc} for c in catalogue.clauses().values()],
         )
         from conformance.engine.recorder import Recorder
 

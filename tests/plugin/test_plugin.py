@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -215,6 +216,44 @@ def test_unsupported_and_not_run_are_not_passes(pytester: pytest.Pytester) -> No
     assert result.ret == pytest.ExitCode.OK
     validate(lines)
     assert lines[0]["type"] == "run" and lines[0]["backends"][0]["name"] == "partial"
+
+
+def test_recorded_ids_are_relative_to_the_suite_and_repro_commands_work_anywhere(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """An installed suite sits deep below the rootdir (`.tox/<env>/lib/.../site-packages/conformance`):
+    its node ids carry that path. The record keeps them relative to the suite package, and the repro
+    command reruns exactly that test from another folder."""
+    pytester.makepyfile(
+        specs="""
+        import dataclasses
+        from conformance.backends.reference import REFERENCE_ORT
+        SPEC = dataclasses.replace(REFERENCE_ORT, name="partial", unsupported={"save.*": "no save here"})
+        """
+    )
+    _, lines = run(
+        pytester, "--backend", "specs:SPEC", *ONE_MODEL, "-k", "save_manifest", "--rootdir", str(ROOT.parent)
+    )
+    (line,) = [line for line in lines if line["type"] == "result"]
+    assert line["test_id"] == "checks/test_roundtrip.py::test_save_manifest[partial-text-classification-bert]"
+    declared = {clause["id"]: clause for clause in lines[0]["clauses"]}  # the catalogue, for the report
+    assert declared["save.manifest"]["level"] == "core" and declared["save.manifest"]["doc"]
+    assert len(declared) > 100
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "specs.py").write_text((pytester.path / "specs.py").read_text())
+    command = shlex.split(line["repro"])
+    assert command[:3] == ["pytest", "--pyargs", "conformance"]
+    done = subprocess.run(
+        [sys.executable, "-m", *command, "-p", "no:cacheprovider", "--collect-only", "-q"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{elsewhere}"},
+    )
+    collected = [row for row in done.stdout.splitlines() if "::" in row]
+    assert collected == [line["test_id"]], done.stdout + done.stderr
 
 
 def test_sigkill_leaves_a_valid_record(tmp_path: Path) -> None:

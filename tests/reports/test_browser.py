@@ -102,20 +102,24 @@ def test_site_opens_from_disk_and_drills_down(browser, tmp_path: Path, artifacts
     site = tmp_path / "site"
     render_site(load([f.write(tmp_path / "record.jsonl", builder.end())]), site)
 
-    browser.get((site / "index.html").as_uri())
+    browser.get((site / "index.html").as_uri() + "#tasks")
     assert browser.title.startswith("Compatibility matrix")
     rows = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")
     assert [r.find_element(By.CSS_SELECTOR, "th a").text for r in rows] == ["reference-ort", "reference-ov"]
-    ov_cells = rows[1].find_elements(By.CSS_SELECTOR, "td.cell:not([hidden])")  # all, then one per task
+    ov_cells = rows[1].find_elements(By.CSS_SELECTOR, "td.cell")  # all tasks, then one per task
     assert "core 100 %" in ov_cells[1].text  # feature-extraction
     # text-classification: 2 passed, 1 crashed, 1 unsupported (not scored, still shown).
     assert "core 66.6 %" in ov_cells[2].text and "☠1" in ov_cells[2].text and "\u22121" in ov_cells[2].text
     assert "c-p50" in ov_cells[2].get_attribute("class")
-    # Architectures are folded until the task is expanded.
-    arch_headers = browser.find_elements(By.CSS_SELECTOR, "th.arch")
-    assert arch_headers and not any(h.is_displayed() for h in arch_headers)
-    browser.find_elements(By.CSS_SELECTOR, "button.expand")[1].click()
-    assert [h.text.splitlines()[-1] for h in arch_headers if h.is_displayed()] == ["bert", "roberta"]
+    # ▸ beside a task opens its backends x architectures.
+    rows[1].find_element(By.XPATH, "ancestor::table//th[contains(., 'text-classification')]/a").click()
+    wait(browser).until(lambda d: "/tasks/" in d.current_url)
+    assert [h.text for h in browser.find_elements(By.CSS_SELECTOR, "th.arch")] == ["bert", "roberta"]
+    assert console_errors(browser) == []
+    browser.back()
+    wait(browser).until(lambda d: d.current_url.endswith("index.html#tasks"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")
+    ov_cells = rows[1].find_elements(By.CSS_SELECTOR, "td.cell")
     browser.find_element(By.CSS_SELECTOR, 'button[data-colour="strict"]').click()
     assert "by-strict" in browser.find_element(By.ID, "matrix").get_attribute("class")
     browser.save_screenshot(str(artifacts / "report-index.png"))
@@ -143,21 +147,24 @@ def test_site_opens_from_disk_and_drills_down(browser, tmp_path: Path, artifacts
     assert console_errors(browser) == []
     browser.find_element(By.CSS_SELECTOR, "a.m.o-crashed").click()
     wait(browser).until(
-        lambda d: "/t/" in d.current_url and d.execute_script("return document.readyState") == "complete"
+        lambda d: "/c/" in d.current_url and d.execute_script("return document.readyState") == "complete"
     )
     assert "parity.batch_padding" in browser.find_element(By.TAG_NAME, "h1").text
-    message = browser.find_element(By.CSS_SELECTOR, "pre.message").text
+    anchor = browser.current_url.split("#")[1]
+    result = browser.find_element(By.ID, anchor)  # the drill-down lands on the crashed result
+    assert "crashed" in result.text and result.is_displayed()
+    message = result.find_element(By.XPATH, "following-sibling::tr[1]//pre[@class='message']").text
     assert message == 'worker died <script>alert("x")</script>'  # shown as text, never run
     assert no_alert(browser)
-    repro = browser.find_element(By.ID, "repro").text
+    repro = browser.find_element(By.ID, f"p{anchor}").text
     assert repro.startswith("pytest --pyargs conformance --backend reference-ov")
-    copy = browser.find_element(By.CSS_SELECTOR, "button.copy")
+    copy = browser.find_element(By.CSS_SELECTOR, f'button.copy[data-target="p{anchor}"]')
     copy.click()  # the clipboard answers asynchronously
     wait(browser).until(lambda _: copy.text in ("Copied", "Selected: press Ctrl+C"))
-    browser.save_screenshot(str(artifacts / "report-test.png"))
+    browser.save_screenshot(str(artifacts / "report-drill-down.png"))
     assert console_errors(browser) == []
 
-    for page in ("interop.html", "diff.html", "history.html"):
+    for page in ("interop.html", "versions.html", "diff.html", "history.html"):
         browser.get((site / page).as_uri())
         assert console_errors(browser) == [], page
     run_page = next((site / "r").glob("*.html"))
@@ -182,19 +189,23 @@ def test_generation_columns_sit_beside_the_encoder_ones(browser, tmp_path: Path,
     site = tmp_path / "site"
     render_site(load([f.write(tmp_path / "record.jsonl", builder.end())]), site)
 
-    browser.get((site / "index.html").as_uri())
+    browser.get((site / "index.html").as_uri() + "#tasks")
     tasks = [h.text.strip("▸ ").strip() for h in browser.find_elements(By.CSS_SELECTOR, "th.task")]
     assert tasks[-2:] == ["text-classification", "text-generation"], tasks
     cells = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")[0].find_elements(
-        By.CSS_SELECTOR, "td.cell:not([hidden])"
+        By.CSS_SELECTOR, "td.cell"
     )
     assert "core 80.0 %" in cells[2].text and "✗1" in cells[2].text  # 4 of 5 text-generation results passed
-    browser.find_elements(By.CSS_SELECTOR, "button.expand")[1].click()
-    archs = [
-        h.text.splitlines()[-1] for h in browser.find_elements(By.CSS_SELECTOR, "th.arch") if h.is_displayed()
-    ]
-    assert archs == ["gpt2", "llama"]
     browser.save_screenshot(str(artifacts / "report-generation-index.png"))
+    browser.find_element(By.XPATH, "//th[contains(., 'text-generation')]/a").click()
+    wait(browser).until(lambda d: "/tasks/" in d.current_url)
+    assert [h.text for h in browser.find_elements(By.CSS_SELECTOR, "th.arch")] == ["gpt2", "llama"]
+    assert console_errors(browser) == []
+    browser.back()
+    wait(browser).until(lambda d: d.current_url.endswith("index.html#tasks"))
+    cells = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")[0].find_elements(
+        By.CSS_SELECTOR, "td.cell"
+    )
     assert console_errors(browser) == []
 
     cells[2].find_element(By.TAG_NAME, "a").click()
@@ -205,7 +216,116 @@ def test_generation_columns_sit_beside_the_encoder_ones(browser, tmp_path: Path,
     assert any(g.startswith("Generation") for g in groups), groups
     browser.save_screenshot(str(artifacts / "report-generation-backend.png"))
     browser.find_element(By.CSS_SELECTOR, "a.m.o-failed").click()
-    wait(browser).until(lambda d: "/t/" in d.current_url)
+    wait(browser).until(lambda d: "/c/" in d.current_url)
     assert "gen.threads" in browser.find_element(By.TAG_NAME, "h1").text
     assert browser.find_element(By.CSS_SELECTOR, "pre.message").text == "7 of 160 calls differ from serial"
+    assert console_errors(browser) == []
+
+
+def test_feature_table_shows_clauses_by_backend_and_filters(browser, tmp_path: Path, artifacts: Path) -> None:
+    """The index opens on the clause x backend table: a row per catalogue clause (by family, with its
+    level and definition), a column per backend row, cells coloured and linking to the drill-down;
+    the level and family filters hide rows; the task view is one click away."""
+    from selenium.webdriver.common.by import By
+
+    catalogue = [
+        {"id": "load.local_files_only", "level": "core", "doc": "local_files_only=True opens no socket"},
+        {"id": "parity.pytorch", "level": "core", "doc": "outputs equal PyTorch's within the tolerance"},
+        {"id": "save.atomic", "level": "strict", "doc": "a failed save leaves the folder <b>as it was</b>"},
+        {"id": "push.single_commit", "level": "strict", "doc": "a push is one commit"},
+    ]
+    builder = f.run(backends=(("optimum-ort", "0.1.0"), ("reference-ort", "0.1.0")), clauses=catalogue)
+    for backend in ("optimum-ort", "reference-ort"):
+        builder.result("parity.pytorch", backend=backend)
+        builder.result("parity.pytorch", backend=backend, arch="roberta")
+        builder.result(
+            "load.local_files_only", "failed" if backend == "optimum-ort" else "passed", backend=backend
+        )
+    builder.result("save.atomic", "unsupported", level="strict", backend="optimum-ort")
+    for arch in ("albert", "electra", "mpnet", "xlm-roberta"):  # one deviation on four cases
+        for backend in ("optimum-ort", "reference-ort"):
+            failed = backend == "optimum-ort"
+            builder.result("parity.default_inputs", "failed" if failed else "passed", backend=backend, arch=arch,
+                           message="token_type_ids not filled in" if failed else "")  # fmt: skip
+    site = tmp_path / "site"
+    render_site(load([f.write(tmp_path / "record.jsonl", builder.end())]), site)
+
+    browser.get((site / "index.html").as_uri())
+    assert browser.find_element(By.ID, "features").is_displayed()
+    assert not browser.find_element(By.ID, "matrix").is_displayed()
+    heads = [th.text.splitlines()[0] for th in browser.find_elements(By.CSS_SELECTOR, "#features th.col")]
+    assert heads == ["optimum-ort 0.1.0", "reference-ort 0.1.0"]
+    families = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#features tr.family th")]
+    assert families == ["Loading", "Parity", "Save", "Push"]
+    rows = {
+        row.get_attribute("data-clause"): row
+        for row in browser.find_elements(By.CSS_SELECTOR, "#features tr[data-clause]")
+    }
+    assert list(rows) == [
+        "load.local_files_only",
+        "parity.default_inputs",  # not in the catalogue the run declares: listed from its results
+        "parity.pytorch",
+        "save.atomic",
+        "push.single_commit",
+    ]
+    ort, ref = rows["load.local_files_only"].find_elements(By.CSS_SELECTOR, "td.cell")
+    assert ort.text.startswith("0 %") and "✗1" in ort.text and "c-p0" in ort.get_attribute("class")
+    assert ref.text.startswith("100 %") and "c-p100" in ref.get_attribute("class")
+    assert (
+        "as it was" in rows["save.atomic"].text and "<b>" in rows["save.atomic"].text
+    )  # a definition is text
+    unsupported, absent = rows["save.atomic"].find_elements(By.CSS_SELECTOR, "td.cell")
+    assert "\u22121" in unsupported.text and absent.text == "\u2014"
+    browser.save_screenshot(str(artifacts / "report-features.png"))
+    assert console_errors(browser) == []
+
+    def shown() -> list[str]:
+        return [c for c, row in rows.items() if row.is_displayed()]
+
+    browser.find_element(By.CSS_SELECTOR, '#featurefilters button[data-level="strict"]').click()
+    assert shown() == ["save.atomic", "push.single_commit"]
+    browser.find_element(By.CSS_SELECTOR, '#featurefilters button[data-family="push"]').click()
+    assert shown() == ["push.single_commit"]
+    assert [
+        th.text
+        for th in browser.find_elements(By.CSS_SELECTOR, "#features tr.family th")
+        if th.is_displayed()
+    ] == ["Push"]
+    browser.find_element(By.CSS_SELECTOR, '#featurefilters button[data-level=""]').click()
+    browser.find_element(By.CSS_SELECTOR, '#featurefilters button[data-family="parity"]').click()
+    assert shown() == ["parity.default_inputs", "parity.pytorch"]
+    browser.save_screenshot(str(artifacts / "report-features-filtered.png"))
+
+    rows["parity.pytorch"].find_elements(By.CSS_SELECTOR, "td.cell a")[1].click()  # reference-ort
+    wait(browser).until(lambda d: "/c/" in d.current_url)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "parity.pytorch on reference-ort"
+    section = browser.find_element(By.ID, browser.current_url.split("#")[1])
+    assert section.tag_name == "section" and len(section.find_elements(By.CSS_SELECTOR, "tr.result")) == 2
+    browser.back()
+    browser.find_element(By.CSS_SELECTOR, '#views a[data-view="tasks"]').click()
+    assert (
+        browser.find_element(By.ID, "matrix").is_displayed()
+        and not browser.find_element(By.ID, "features").is_displayed()
+    )
+    assert console_errors(browser) == []
+
+    # The same failure on four architectures is one row on the backend-specific failures page.
+    browser.get((site / "interop.html").as_uri())
+    (grouped,) = [
+        row
+        for row in browser.find_elements(By.CSS_SELECTOR, "table.deviations tbody tr")
+        if "default_inputs" in row.text
+    ]
+    summary = grouped.find_element(By.CSS_SELECTOR, "details summary")
+    assert (
+        summary.text == "4 cases" and not grouped.find_element(By.CSS_SELECTOR, "details li").is_displayed()
+    )
+    summary.click()
+    cases = grouped.find_elements(By.CSS_SELECTOR, "details li a")
+    assert [c.text.rsplit("-", 1)[-1].rstrip("]") for c in cases] == ["albert", "electra", "mpnet", "roberta"]
+    browser.save_screenshot(str(artifacts / "report-grouped-deviations.png"))
+    cases[0].click()
+    wait(browser).until(lambda d: "/c/" in d.current_url)
+    landed = browser.find_element(By.ID, browser.current_url.split("#")[1])
+    assert "token_type_ids not filled in" in landed.find_element(By.XPATH, "following-sibling::tr[1]").text
     assert console_errors(browser) == []

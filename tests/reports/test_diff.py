@@ -191,10 +191,93 @@ def test_gate_as_a_subprocess(tmp_path: Path) -> None:
     assert "REGRESSIONS [policy core] (1)" in done.stdout
 
 
-def test_runs_from_a_checkout_and_from_a_wheel_compare_test_by_test() -> None:
-    from reports.diff import suite_test_id
-
+def test_runs_from_a_checkout_and_from_a_wheel_compare_test_by_test(tmp_path: Path) -> None:
     wheel = ".tox/matrix-main/lib/python3.11/site-packages/conformance/checks/test_parity.py::test_parity_pytorch[x]"
-    assert suite_test_id(wheel) == suite_test_id("conformance/checks/test_parity.py::test_parity_pytorch[x]")
-    assert suite_test_id(wheel) == "checks/test_parity.py::test_parity_pytorch[x]"
-    assert suite_test_id("test_other.py::test_x") == "test_other.py::test_x"
+    checkout = "conformance/checks/test_parity.py::test_parity_pytorch[x]"
+    base = f.write(tmp_path / "base.jsonl", f.run().result(test_id=wheel).end())
+    new = f.write(tmp_path / "new.jsonl", f.run().result("parity.pytorch", "failed", test_id=checkout).end())
+    comparison = compare(load([base]), load([new]))
+    (regression,) = comparison.regressions()
+    assert regression.key.test_id == "checks/test_parity.py::test_parity_pytorch[x]"
+    assert not comparison.added and not comparison.removed()
+
+
+def releases(tmp_path: Path, name: str = "releases.jsonl") -> Path:
+    """optimum-ort at 1.26.0 then 1.27.0 in one record, beside reference-ort: 1.27.0 breaks
+    parity.pytorch on roberta and fixes load.hub; reference-ort's own change is not judged."""
+    runs = []
+    for day, version in ((1, "1.26.0"), (2, "1.27.0")):
+        run = f.run(
+            f"r{day}",
+            backends=(("optimum-ort", version), ("reference-ort", "0.1.0")),
+            started_at=f"2026-11-{day:02d}T10:00:00+00:00",
+        )
+        run.result("parity.pytorch", backend="optimum-ort")
+        run.result("parity.pytorch", "failed" if day == 2 else "passed", backend="optimum-ort", arch="roberta",
+                   message="max abs err 0.3")  # fmt: skip
+        run.result("load.hub", "passed" if day == 2 else "failed", backend="optimum-ort")
+        run.result("load.hub", "failed" if day == 2 else "passed", backend="reference-ort")
+        runs.append(run.end())
+    return f.write(tmp_path / name, *runs)
+
+
+def test_gate_judges_two_versions_of_one_backend_from_a_release_matrix(tmp_path: Path, cli) -> None:
+    record = releases(tmp_path)
+    versions = ("--backend", "optimum-ort", "--old-version", "1.26.0", "--new-version", "1.27.0")
+    junit = tmp_path / "gate.xml"
+    result = cli("gate", record, record, *versions, "--junit", junit)
+    assert result.code == 1, result.out + result.err
+    assert result.out.startswith("gate: optimum-ort 1.26.0 -> 1.27.0")
+    assert (
+        "REGRESSIONS [policy core] (1)" in result.out
+        and "test_pytorch[optimum-ort-text-classification-bert]" not in result.out
+    )
+    assert "FIXES (1)" in result.out and "reference-ort" not in result.out  # the other backend is not judged
+    root = ET.parse(junit).getroot()
+    assert (root.get("tests"), root.get("failures")) == ("3", "1")
+    (failure,) = root.iter("failure")
+    assert failure.get("message") == "regression: passed → failed"
+    backwards = cli(
+        "gate",
+        record,
+        record,
+        "--backend",
+        "optimum-ort",
+        "--old-version",
+        "1.27.0",
+        "--new-version",
+        "1.26.0",
+    )
+    regression = backwards.out.split("REGRESSIONS [policy core] (1)\n")[1].splitlines()[0]
+    assert backwards.code == 1 and "test_hub[optimum-ort-" in regression and "FIXES (1)" in backwards.out
+
+
+def test_gate_old_new_takes_two_records_of_one_backend(tmp_path: Path, cli) -> None:
+    old = f.write(
+        tmp_path / "old.jsonl", f.run(backends=(("optimum-ort", "1.26.0"),)).result("load.hub").end()
+    )
+    new = f.write(
+        tmp_path / "new.jsonl",
+        f.run(backends=(("optimum-ort", "1.27.0"),)).result("load.hub", "crashed").end(),
+    )
+    result = cli("gate", old, new, "--backend", "optimum-ort")
+    assert result.code == 1 and result.out.startswith("gate: optimum-ort 1.26.0 -> 1.27.0")
+    assert cli("gate", old, new).code == 1  # whole records, as --baseline OLD NEW
+    assert cli("gate", new, old).code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (("--backend", "optimum-ort"), "at versions 1.26.0, 1.27.0: choose one"),
+        (
+            ("--backend", "optimum-ort", "--old-version", "9.9", "--new-version", "1.27.0"),
+            "no results of optimum-ort at version 9.9",
+        ),
+        (("--old-version", "1.26.0"), "need --backend"),
+    ],
+)
+def test_gate_on_versions_says_what_is_missing(tmp_path: Path, cli, args: tuple[str, ...], why: str) -> None:
+    record = releases(tmp_path)
+    result = cli("gate", record, record, *args)
+    assert result.code == 2 and why in result.err, result.err

@@ -77,6 +77,22 @@ def test_result_line_is_canonical_and_valid() -> None:
 
 
 @pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        (
+            ".tox/matrix/lib/python3.11/site-packages/conformance/checks/test_parity.py::test_x[a]",
+            "checks/test_parity.py::test_x[a]",
+        ),
+        ("conformance/checks/test_parity.py::test_x[a/b::c]", "checks/test_parity.py::test_x[a/b::c]"),
+        ("checks/test_parity.py::test_x[a]", "checks/test_parity.py::test_x[a]"),
+        ("tests/test_other.py::test_x", "tests/test_other.py::test_x"),  # not the suite's: as written
+    ],
+)
+def test_result_lines_name_tests_relative_to_the_suite_package(written: str, kept: str) -> None:
+    assert schema.result_line(**{**FIELDS, "test_id": written})["test_id"] == kept
+
+
+@pytest.mark.parametrize(
     ("change", "error", "names"),
     [
         ({"outcome": DROP}, TypeError, "missing required field.*'outcome'"),
