@@ -219,3 +219,4 @@ class IPEXModelForCausalLM(CausalLM, IPEXModel):
 
     decoder_exporter = staticmethod(export_torchscript)
     export_kwargs = (*IPEXModel.export_kwargs, "use_cache")
+    torch_threads_in_generate = None  # the decoder is torch: it needs torch's threads

@@ -144,23 +144,3 @@ class ORTModelForCausalLM(CausalLM, ORTModel):
 
     decoder_exporter = staticmethod(onnx_files.export_onnx)
     export_kwargs = (*ORTModel.export_kwargs, "use_cache")
-
-    @classmethod
-    def _load_runtime(cls, path: Path, **runtime_kwargs: Any) -> ORTRuntime:
-        if runtime_kwargs.get("session_options") is None:
-            runtime_kwargs["session_options"] = generation_session_options()
-        return super()._load_runtime(path, **runtime_kwargs)
-
-
-def generation_session_options() -> Any:
-    """Session options for a decoder run step by step: intra-op threads that sleep between runs.
-
-    ONNX Runtime's threads spin after a run, waiting for the next; in `generate()` the next run
-    comes only after transformers' torch work on the logits, which the spinning threads starve of
-    cores (SmolLM2-135M, 2 cores: 1.5x the raw loop's time with spinning, 1.00x without).
-    """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options

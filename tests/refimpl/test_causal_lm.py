@@ -473,19 +473,48 @@ def test_an_architecture_that_cannot_generate_is_a_clear_error(backend: str) -> 
         model_class(backend).from_pretrained(zoo.build("vit", "image-classification"), export=True)
 
 
-def test_runtime_defaults_for_step_by_step_decoding(zoo_root: Path) -> None:
-    """ORT threads sleep between steps unless the caller brings session options; OpenVINO at f32
-    keeps the KV cache in f32 (the CPU plugin's own default is u8) unless asked otherwise."""
-    import onnxruntime as ort
+def test_openvino_at_f32_keeps_the_kv_cache_in_f32(zoo_root: Path) -> None:
+    """The CPU plugin's own default is u8, unless the caller asks for it."""
     import openvino as ov
 
-    folder = exported("ort", ARCH, zoo_root)
-    spinning = "session.intra_op.allow_spinning"
-    assert load("ort", folder).model.get_session_options().get_session_config_entry(spinning) == "0"
-    mine = ort.SessionOptions()
-    mine.intra_op_num_threads = 1
-    assert load("ort", folder, session_options=mine).model.get_session_options().intra_op_num_threads == 1
     folder = exported("ov", ARCH, zoo_root)
     assert load("ov", folder).compile().compiled_model.get_property("KV_CACHE_PRECISION") == ov.Type.f32
     chosen = load("ov", folder, ov_config={"KV_CACHE_PRECISION": "u8"}).compile().compiled_model
     assert chosen.get_property("KV_CACHE_PRECISION") == ov.Type.u8
+
+
+class _TorchThreadsSeen(transformers.LogitsProcessor):
+    """Notes torch's thread count at each step of generate()."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        self.seen.add(torch.get_num_threads())
+        return scores
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_generate_runs_torch_on_one_thread_unless_the_graph_is_torch(backend: str, zoo_root: Path) -> None:
+    """ORT and OpenVINO: torch on one thread during generate(), the caller's count back after, also
+    when generates in two threads overlap. IPEX's graph is torch: its threads are left alone."""
+    model = load(backend, exported(backend, ARCH, zoo_root))
+    inputs = {"input_ids": torch.tensor([[5, 6, 7]]), "attention_mask": torch.ones(1, 3, dtype=torch.long)}
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen = [_TorchThreadsSeen() for _ in range(2)]
+
+        def generate(processor: _TorchThreadsSeen) -> None:
+            model.generate(**inputs, max_new_tokens=4, do_sample=False, logits_processor=[processor])
+
+        workers = [threading.Thread(target=generate, args=(processor,)) for processor in seen]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        expected = {2} if backend == "ipex" else {1}
+        assert [processor.seen for processor in seen] == [expected, expected]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
