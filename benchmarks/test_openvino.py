@@ -19,11 +19,14 @@ from conformance import zoo
 
 ov = pytest.importorskip("openvino")
 
+from reference.modeling_base import MAIN  # noqa: E402
 from reference.openvino import OVModelForSequenceClassification  # noqa: E402
+from reference.openvino.modeling import OVRuntime  # noqa: E402
 
 TASK = "text-classification"
 OV_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
 MAX_OVERHEAD = 1.05  # the reference may cost at most 5% more than the raw runtime
+MAX_THREAD_SAFETY_COST = 1.03  # one request per thread may cost at most 3% over one shared request
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +110,45 @@ def test_reference_overhead_vs_raw(
     # Reported, not asserted: speed is measured here, never a pass/fail verdict of a run.
     benchmark.extra_info["within_budget"] = ratio <= MAX_OVERHEAD
     print(f"\nreference / raw OpenVINO, batch 1: median ratio {ratio:.3f} (budget {MAX_OVERHEAD})")
+
+
+class _SharedRequestRuntime(OVRuntime):
+    """The reference runtime before its thread-safety fix: one InferRequest for every thread."""
+
+    @property
+    def request(self) -> Any:
+        compiled = self.compiled_model
+        if compiled is None:
+            return None
+        if getattr(self, "_shared", None) is None:
+            self._shared = compiled.create_infer_request()
+        return self._shared
+
+
+def test_thread_safety_cost(
+    benchmark: Any, ov_folder: Path, reference_model: OVModelForSequenceClassification, make_text_inputs: Any
+) -> None:
+    """What one InferRequest per thread (`OVRuntime.request`) costs a call against one shared request,
+    which gave wrong logits under threads: alternated calls, median ratio, batch 1 (budget 3 %)."""
+    shared = OVModelForSequenceClassification.from_pretrained(ov_folder)
+    shared.components[MAIN].__class__ = _SharedRequestRuntime
+    shared.compile()
+    inputs = make_text_inputs(1)
+    np.testing.assert_array_equal(shared(**inputs).logits, reference_model(**inputs).logits)
+    ratios: list[float] = []
+
+    def pair() -> None:
+        start = time.perf_counter()
+        reference_model(**inputs)
+        middle = time.perf_counter()
+        shared(**inputs)
+        ratios.append((middle - start) / (time.perf_counter() - middle))
+
+    benchmark.group = "per-thread request / shared request, batch1"
+    benchmark.pedantic(pair, rounds=40, warmup_rounds=1)
+    ratio = statistics.median(ratios[1:])
+    benchmark.extra_info["median_ratio"] = ratio
+    benchmark.extra_info["within_budget"] = ratio <= MAX_THREAD_SAFETY_COST
+    print(
+        f"\nper-thread / shared InferRequest, batch 1: median ratio {ratio:.4f} (budget {MAX_THREAD_SAFETY_COST})"
+    )
