@@ -57,7 +57,8 @@ class BackendSpec:
     for the input.unknown_provider_or_device check."""
 
     expectations: str | Path | None = None
-    """TOML file of expected deviations: [[expect]] test = "<pattern>", outcome, reason, link."""
+    """TOML file of expected deviations: [[expect]] test = "<pattern>", outcome, reason, link, and
+    optionally versions (the upstream releases an entry applies to): `conformance.expectations`."""
 
     def model_class(self, task: str) -> type:
         """The class for `task`, imported now (ImportError if the runtime is missing)."""

@@ -6,6 +6,7 @@ expectation files in `expectations/` say how, with a link to the upstream source
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,21 @@ def _ov_probe() -> tuple[dict[str, Any], Any]:
     return {"ov_config": {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "THROUGHPUT"}}, probe
 
 
+def _ort_distribution() -> str:
+    """The distribution that provides optimum.onnxruntime here, so records carry its version: optimum-onnx,
+    or on transformers 5 its fork optimum-onnx-naf (notes/versions.md §2; the two are never installed
+    together: they write the same files)."""
+    try:
+        importlib.metadata.version("optimum-onnx-naf")
+    except importlib.metadata.PackageNotFoundError:
+        return "optimum-onnx"
+    return "optimum-onnx-naf"
+
+
 OPTIMUM_ORT = BackendSpec(
     name="optimum-ort",
     classes=classes_by_convention("optimum.onnxruntime", "ORT"),
-    distribution="optimum-onnx",
+    distribution=_ort_distribution(),
     runtime_packages=("optimum", "onnxruntime", "onnx"),
     artifacts=("model.onnx",),
     runtime_probe=ort_thread_probe,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import importlib.metadata
 import json
 import os
 import shlex
@@ -133,6 +134,46 @@ def test_expectations_xfail_xpass_and_stale(pytester: pytest.Pytester) -> None:
     assert "STALE EXPECTATION" in result.stdout.str() and "test_nothing_like_this*" in result.stdout.str()
     validate(lines)
     assert lines[-1]["type"] == "end" and lines[-1]["exit_status"] == 1
+
+
+def test_expectations_of_other_releases_neither_xfail_nor_go_stale(pytester: pytest.Pytester) -> None:
+    installed = importlib.metadata.version("pytest")  # a real distribution, in every environment
+    pytester.makefile(
+        ".toml",
+        expect=f"""
+        [[expect]]
+        test = "test_save_manifest[broken-extra-file-*]"
+        reason = "leaves a .bak file"
+        link = "https://example.invalid/issue/1"
+        versions = "pytest=={installed}"
+
+        [[expect]]
+        test = "test_save_reload_equal[broken-extra-file-*]"
+        reason = "fails in another release (it would xpass here)"
+        link = "https://example.invalid/issue/2"
+        versions = "pytest!={installed}"
+
+        [[expect]]
+        test = "test_nothing_like_this*"
+        reason = "a test of a distribution not installed (it would be stale here)"
+        link = "https://example.invalid/issue/3"
+        versions = ["pytest", "optimum-conformance-no-such-distribution"]
+        """,
+    )
+    pytester.makepyfile(
+        specs=f"""
+        import dataclasses
+        from tests.meta.broken import BROKEN_EXTRAFILE
+        SPEC = dataclasses.replace(BROKEN_EXTRAFILE, expectations={str(pytester.path / "expect.toml")!r})
+        """
+    )
+    result, lines = run(
+        pytester, "--backend", "specs:SPEC", *ONE_MODEL, "-k", "save_manifest or save_reload_equal"
+    )
+    outcomes = {name.split("[")[0]: r["outcome"] for name, r in results(lines).items()}
+    assert outcomes == {"test_save_manifest": "xfailed", "test_save_reload_equal": "passed"}
+    assert "STALE EXPECTATION" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.OK
 
 
 @pytest.mark.slow  # 40-45 s: workers crash and are replaced
