@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -54,3 +55,25 @@ class DownloadsInPlace:
             with urllib.request.urlopen(url, timeout=10) as response, open(target, "wb") as out:
                 shutil.copyfileobj(response, out)
         return super().from_pretrained(snapshot, *args, **kwargs)
+
+
+@defect("input.hub_faults")
+class GivesUpOnAStall:
+    """Fetches each Hub file once, with the client's timeout but none of its retries, into a folder of
+    its own: on a client that retries one stalled answer (huggingface_hub 0.x, the main set), the
+    stall the client would have got past fails the load. Every other pull fault it reports cleanly."""
+
+    @classmethod
+    def from_pretrained(cls, model_id, *args, cache_dir=None, **kwargs):
+        if not is_hub_id(model_id) or kwargs.get("local_files_only"):
+            return super().from_pretrained(model_id, *args, cache_dir=cache_dir, **kwargs)
+        from huggingface_hub import HfApi, constants
+
+        folder = Path(tempfile.mkdtemp(prefix="gives-up-on-a-stall-"))
+        for name in HfApi().list_repo_files(model_id):
+            url = f"{constants.ENDPOINT}/{model_id}/resolve/main/{name}"
+            with urllib.request.urlopen(url, timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT) as response:
+                data = response.read()  # a body cut short raises IncompleteRead
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+        return super().from_pretrained(folder, *args, **kwargs)
