@@ -96,6 +96,17 @@ def test_markers_and_ids(pytester: pytest.Pytester) -> None:
     assert len([line for line in result.outlines if "test_save_" in line]) == 11
 
 
+def broken_spec_expecting(pytester: pytest.Pytester) -> None:
+    """`specs:SPEC`: tests.meta.broken's BROKEN_EXTRAFILE with the expectations file expect.toml."""
+    pytester.makepyfile(
+        specs=f"""
+        import dataclasses
+        from tests.meta.broken import BROKEN_EXTRAFILE
+        SPEC = dataclasses.replace(BROKEN_EXTRAFILE, expectations={str(pytester.path / "expect.toml")!r})
+        """
+    )
+
+
 def test_expectations_xfail_xpass_and_stale(pytester: pytest.Pytester) -> None:
     pytester.makefile(
         ".toml",
@@ -116,13 +127,7 @@ def test_expectations_xfail_xpass_and_stale(pytester: pytest.Pytester) -> None:
         link = "https://example.invalid/issue/3"
         """,
     )
-    pytester.makepyfile(
-        specs=f"""
-        import dataclasses
-        from tests.meta.broken import BROKEN_EXTRAFILE
-        SPEC = dataclasses.replace(BROKEN_EXTRAFILE, expectations={str(pytester.path / "expect.toml")!r})
-        """
-    )
+    broken_spec_expecting(pytester)
     result, lines = run(
         pytester, "--backend", "specs:SPEC", *ONE_MODEL, "-k", "save_manifest or save_reload_equal"
     )
@@ -160,13 +165,7 @@ def test_expectations_of_other_releases_neither_xfail_nor_go_stale(pytester: pyt
         versions = ["pytest", "optimum-conformance-no-such-distribution"]
         """,
     )
-    pytester.makepyfile(
-        specs=f"""
-        import dataclasses
-        from tests.meta.broken import BROKEN_EXTRAFILE
-        SPEC = dataclasses.replace(BROKEN_EXTRAFILE, expectations={str(pytester.path / "expect.toml")!r})
-        """
-    )
+    broken_spec_expecting(pytester)
     result, lines = run(
         pytester, "--backend", "specs:SPEC", *ONE_MODEL, "-k", "save_manifest or save_reload_equal"
     )
@@ -174,6 +173,29 @@ def test_expectations_of_other_releases_neither_xfail_nor_go_stale(pytester: pyt
     assert outcomes == {"test_save_manifest": "xfailed", "test_save_reload_equal": "passed"}
     assert "STALE EXPECTATION" not in result.stdout.str()
     assert result.ret == pytest.ExitCode.OK
+
+
+def test_expectations_for_checks_another_selection_collects_are_not_stale(pytester: pytest.Pytester) -> None:
+    # The run selects bert: the roberta entry names a check a wider run collects (as a sampled
+    # clause's other models, or a full run's other architectures), the other entry a model the zoo lacks.
+    pytester.makefile(
+        ".toml",
+        expect="""
+        [[expect]]
+        test = "test_save_manifest[broken-extra-file-text-classification-roberta]"
+        reason = "leaves a .bak file"
+        link = "https://example.invalid/issue/1"
+
+        [[expect]]
+        test = "test_save_manifest[broken-extra-file-text-classification-no-such-arch]"
+        reason = "a model the zoo does not have"
+        link = "https://example.invalid/issue/2"
+        """,
+    )
+    broken_spec_expecting(pytester)
+    result, _ = run(pytester, "--backend", "specs:SPEC", *ONE_MODEL, "-k", "save_manifest", "--collect-only")
+    stale = [line for line in result.outlines if line.startswith("STALE EXPECTATION")]
+    assert len(stale) == 1 and "no-such-arch" in stale[0], stale
 
 
 @pytest.mark.slow  # 40-45 s: workers crash and are replaced
