@@ -17,5 +17,6 @@ pytest_plugins = (
     "conformance.engine.recorder",
     "conformance.engine.xdist_compat",
     "conformance.engine.threads",
+    "conformance.engine.isolation",
     "conformance.engine.session",
 )

@@ -32,10 +32,12 @@ SLICES = {
 NEW_CLAUSES = "not hub_faults"
 
 
-def run_slice(tmp_path: Path, cases: tuple[str, ...], *backends: str) -> list[dict]:
+def run_slice(
+    tmp_path: Path, cases: tuple[str, ...], *backends: str, keyword: str = NEW_CLAUSES, workers: str = "1"
+) -> list[dict]:
     record = tmp_path / "peers.jsonl"
-    command = [sys.executable, "-m", "conformance.cli", "run", *backends, "--workers", "1",
-               "--results", str(record), "--", "--export-cache", str(tmp_path / "cache"), *cases, "-k", NEW_CLAUSES]  # fmt: skip
+    command = [sys.executable, "-m", "conformance.cli", "run", *backends, "--workers", workers,
+               "--results", str(record), "--", "--export-cache", str(tmp_path / "cache"), *cases, "-k", keyword]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     # Entries for other architectures and tasks match nothing in the slice (reported as stale and
@@ -110,3 +112,17 @@ def test_upstream_ipex_is_judged_honestly(tmp_path: Path, cases: tuple[str, ...]
     if reason:
         pytest.skip(reason)
     assert_honest(run_slice(tmp_path, cases, "optimum-ipex"), ("optimum-ipex",))
+
+
+def test_upstream_ipex_verdicts_do_not_depend_on_a_failed_compiled_call_before(tmp_path: Path) -> None:
+    # In one process (no workers: collection order, the parity module first), parity.tensor_type's
+    # numpy call fails inside optimum-ipex's torch.compile'd forward and leaves dynamo's cache broken
+    # for every later bert instance; the engine resets it (conformance.engine.isolation), so
+    # save.reload_equal, with torch tensors, is judged on its own (it failed in the main job's run).
+    reason = _ipex_reason()
+    if reason:
+        pytest.skip(reason)
+    keyword = "tensor_type or save_reload_equal"
+    lines = run_slice(tmp_path, SLICES["encoder"], "optimum-ipex", keyword=keyword, workers="0")
+    outcomes = {line["check"]: line["outcome"] for line in lines if line["type"] == "result"}
+    assert outcomes == {"parity.tensor_type": "xfailed", "save.reload_equal": "passed"}

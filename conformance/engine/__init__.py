@@ -9,6 +9,7 @@
     recorder       case properties on every report, one run-record line per test (crashes too)
     xdist_compat   pytest-xdist hooks and the version-gated scheduler workaround
     threads        OpenMP threads per xdist worker (cores // workers), set before workers start
+    isolation      torch.compile's process-wide cache reset after a check fails inside it
     session        the end of a session: stale expectations, the record closed, temp files removed
 
 Nothing here imports a runtime, torch or huggingface_hub at load time.
