@@ -1,5 +1,6 @@
 """The GitHub Actions workflow (.github/workflows/conformance.yml): it lints, its matrix is the main
-job's, and its plan step makes the jobs it says."""
+job's, its plan step makes the jobs it says, and shards merged as its report job merges them render
+the site one unsharded run renders."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ import yaml
 
 from conformance.backends import builtin
 from conformance.backends.reference import REFERENCE_SPECS
+from reports.cli import main as reports_main
+from reports.model import Record, load
+from reports.render import render_site
 from tests.test_repository import tox_ini, tox_label
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,3 +148,85 @@ def test_plan_for_a_callers_backend(tmp_path: Path) -> None:
 def test_plan_refuses_an_unknown_set(tmp_path: Path) -> None:
     done = run_plan(tmp_path, sets="main nightly")
     assert done.returncode != 0 and "nightly" in done.stderr
+
+
+# --- two shards on two processes render what one run renders -------------------------------------
+
+# A backend author's spec (module:attr), as a caller of the workflow names one: reference ORT with
+# save declared unsupported and no runtime probe, so the slice has three outcomes (passed,
+# unsupported, not_run) for the site to agree on.
+PARTIAL_SPEC = """
+import dataclasses
+from conformance.backends.reference import REFERENCE_ORT
+SPEC = dataclasses.replace(REFERENCE_ORT, name="partial", unsupported={"save.*": "no save here"}, runtime_probe=None)
+"""
+# A small slice: one model, cheap clauses.
+SLICE = (
+    "--arch", "bert", "--task", "text-classification", "-k",
+    "test_parity_pytorch or test_parity_output_type or test_load_local_dir or test_load_config_object"
+    " or test_load_backend_kwargs_reach_runtime or test_save_reload_equal or test_save_manifest",
+)  # fmt: skip
+
+
+def run_slice(folder: Path, record: Path, *pytest_args: str) -> None:
+    """`optimum-conformance run partial_spec:SPEC` on the slice, in a process of its own; the spec
+    and the export cache (one export for all runs) are in `folder`."""
+    command = [sys.executable, "-m", "conformance.cli", "run", "partial_spec:SPEC", "-n", "0", "--results",
+               str(record), "--", *SLICE, "--export-cache", str(folder / "export-cache"), *pytest_args]  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join((str(ROOT), str(folder))),
+        "HF_HUB_OFFLINE": "1",
+        "OPTIMUM_CONFORMANCE_ENV": "main",  # one environment name for all runs, as one set's jobs have
+    }
+    # The checkout as the working folder in every run: the shard hash reads pytest's node ids, which
+    # are relative to the rootdir pytest finds from there.
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def outcomes(record: Record) -> dict[str, str]:
+    return {r.test_id: r.outcome for run in record.runs.values() for r in run.results.values()}
+
+
+def rendered_data(site: Path) -> dict[str, object]:
+    """What the site says, without the run ids and times: the feature table's cells (data/*.js), the
+    matrix and backend tables (markdown/*.md) and the badges."""
+    files: dict[str, object] = {}
+    for path in sorted(site.glob("data/*.js")):
+        _, payload = path.read_text().split("] = ", 1)  # (window.OC_FEATURES ...)["column"] = {...};
+        files[path.name] = json.loads(payload.rstrip().rstrip(";"))
+    for path in sorted([*site.glob("markdown/*.md"), *site.glob("badges/*.svg")]):
+        files[str(path.relative_to(site))] = path.read_text()
+    return files
+
+
+@pytest.mark.slow  # three real runs of the suite, ~40 s (one export, shared through the export cache)
+def test_two_shards_merged_render_the_site_of_one_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "partial_spec.py").write_text(PARTIAL_SPEC)
+    shards = [tmp_path / f"shard{i}.jsonl" for i in (0, 1)]
+    for index, record in enumerate(shards):
+        run_slice(tmp_path, record, "--shard", f"{index}/2")
+    whole = tmp_path / "whole.jsonl"
+    run_slice(tmp_path, whole)
+
+    merged = tmp_path / "merged.jsonl"
+    capsys.readouterr()
+    assert reports_main(["merge", *map(str, shards), "-o", str(merged), "--expect-shards", "2"]) == 0
+    assert "missing" not in capsys.readouterr().err
+
+    by_shard = [outcomes(load([record])) for record in shards]
+    expected = outcomes(load([whole]))
+    assert outcomes(load([merged])) == expected
+    assert set(expected.values()) == {"passed", "unsupported", "not_run"}
+    # The split is real: the shards share no test and each ran some.
+    assert by_shard[0] and by_shard[1] and not by_shard[0].keys() & by_shard[1].keys()
+
+    sites = [tmp_path / "merged-site", tmp_path / "whole-site"]
+    render_site(load([merged]), sites[0], markdown=True)
+    render_site(load([whole]), sites[1], markdown=True)
+    merged_data, whole_data = (rendered_data(site) for site in sites)
+    assert any(name.endswith(".js") for name in whole_data) and "markdown/index.md" in whole_data
+    assert merged_data == whole_data
