@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import re
 import subprocess
 import sys
@@ -22,19 +23,26 @@ def test_readme_has_two_commands_and_ci_runs_the_test_one() -> None:
     assert commands[1] in (ROOT / ".ci" / "run").read_text()
 
 
-def test_the_main_job_runs_all_six_backends() -> None:
-    """The first command is `tox -m matrix`: its label's envs run every built-in backend."""
-    import configparser
-
-    assert "tox -m matrix" in readme_commands()[0]
-    tox = configparser.ConfigParser(interpolation=None)
+def tox_ini() -> configparser.ConfigParser:
+    tox = configparser.ConfigParser(interpolation=None)  # tox's {substitutions} stay as written
     tox.read(ROOT / "tox.ini")
+    return tox
+
+
+def tox_label(tox: configparser.ConfigParser, label: str) -> list[str]:
+    """The envs of a tox label, e.g. `matrix` -> ["matrix-main", "matrix-ipex"]."""
     labels = {
         name.strip(): [env.strip() for env in envs.split(",")]
         for name, envs in (line.split("=", 1) for line in tox["tox"]["labels"].splitlines() if "=" in line)
     }
-    envs = labels["matrix"]
-    ran = " ".join(tox[f"testenv:{env}"]["commands"] for env in envs)
+    return labels[label]
+
+
+def test_the_main_job_runs_all_six_backends() -> None:
+    """The first command is `tox -m matrix`: its label's envs run every built-in backend."""
+    assert "tox -m matrix" in readme_commands()[0]
+    tox = tox_ini()
+    ran = " ".join(tox[f"testenv:{env}"]["commands"] for env in tox_label(tox, "matrix"))
     for name in (
         "reference-ort",
         "reference-ov",
