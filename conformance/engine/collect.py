@@ -201,4 +201,8 @@ def case_of(item: pytest.Item) -> Case | None:
 
 
 def in_shard(node_id: str, shard: tuple[int, int]) -> bool:
-    return zlib.crc32(node_id.encode()) % shard[1] == shard[0]
+    """By the id relative to the suite package: shards run from different folders (a checkout, an
+    installed wheel, another working directory) still split the same tests the same way."""
+    from reports.schema import suite_test_id
+
+    return zlib.crc32(suite_test_id(node_id).encode()) % shard[1] == shard[0]
