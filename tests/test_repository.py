@@ -69,3 +69,108 @@ def test_ruff_is_clean() -> None:
         [sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+# Every version set a tox env installs from: torch inside the range pyproject.toml allows, and each env of
+# the release matrix (issue 18) pinning, in its constraints file and its deps alike, the release it is named
+# after: peers-oi<major.minor> an optimum-intel <major.minor>.x run as optimum-ov, peers-oo<version> that
+# optimum-onnx run as optimum-ort.
+TORCH_RANGE = ">=2.8,<2.14"
+RELEASE_ENV = re.compile(r"peers-(?P<kind>oi|oo)(?P<version>\d+(?:\.\d+)+)")
+RELEASE_KINDS = {"oi": ("optimum-intel", "optimum-ov"), "oo": ("optimum-onnx", "optimum-ort")}
+
+
+def _expand(section: str) -> list[str]:
+    """tox 4's generative env names: `peers-oi{1.22,1.23}` is two envs."""
+    import itertools
+
+    parts = re.split(r"\{([^}]*)\}", section)
+    choices = [[part] if i % 2 == 0 else [c.strip() for c in part.split(",")] for i, part in enumerate(parts)]
+    return ["".join(combo) for combo in itertools.product(*choices)]
+
+
+def _for_env(value: str, env: str) -> list[str]:
+    """The lines of a tox value that apply to env: unconditional ones and `factor: line` for its factors."""
+    factors, kept = set(env.split("-")), []
+    for line in value.splitlines():
+        line = line.strip()
+        condition = re.match(r"^([\w.]+):\s+(.*)$", line)
+        if condition:
+            if condition.group(1) in factors:
+                kept.append(condition.group(2))
+        elif line:
+            kept.append(line)
+    return kept
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[name.strip().lower().replace("_", "-")] = version.strip()
+    return pins
+
+
+def version_set_problems(tox_ini: Path, constraints: Path) -> list[str]:
+    import configparser
+
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(tox_ini)
+    problems = []
+    for section in tox.sections():
+        if not section.startswith("testenv:"):
+            continue
+        for env in _expand(section.removeprefix("testenv:")):
+            options = tox[section]
+            setenv = _for_env(options.get("setenv", ""), env)
+            named = [line.split("=", 1)[1].strip() for line in setenv if line.startswith("CONSTRAINTS_SET")]
+            path = constraints / f"{named[-1] if named else env}.txt"
+            if not path.is_file():
+                problems.append(f"{env}: no {path.name}")
+                continue
+            pins = _pins(path)
+            torch = pins.get("torch")
+            if torch is None or Version(torch) not in SpecifierSet(TORCH_RANGE):
+                problems.append(f"{env}: {path.name} pins torch {torch}, not within {TORCH_RANGE}")
+            release = RELEASE_ENV.fullmatch(env)
+            if not release:
+                continue
+            distribution, backend = RELEASE_KINDS[release["kind"]]
+            pinned = pins.get(distribution, "")
+            if not re.fullmatch(re.escape(release["version"]) + r"(\.\d+)*", pinned):
+                problems.append(f"{env}: {path.name} pins {distribution} {pinned or 'nothing'}")
+            deps = [line for line in _for_env(options.get("deps", ""), env) if line.startswith(distribution)]
+            if [dep.split("==")[-1] for dep in deps] != [pinned]:
+                problems.append(f"{env}: deps {deps} do not pin {distribution}=={pinned}")
+            commands = " ".join(_for_env(options.get("commands", ""), env))
+            if f"run {backend} " not in commands or "results/{envname}.jsonl" not in commands:
+                problems.append(f"{env}: does not run {backend} into results/{{envname}}.jsonl")
+            if "OPTIMUM_CONFORMANCE_ENV = {envname}" not in setenv:
+                problems.append(f"{env}: its records are not named after the release")
+    return problems
+
+
+def test_every_version_set_exists_pins_torch_and_its_release() -> None:
+    problems = version_set_problems(ROOT / "tox.ini", ROOT / "constraints")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_version_set_check_finds_a_wrong_release_and_torch(tmp_path: Path) -> None:
+    (tmp_path / "peers-oi1.25.txt").write_text("torch==2.15.0\noptimum-intel==1.26.1\n")
+    (tmp_path / "tox.ini").write_text(
+        "[testenv:peers-oi{1.25,1.26}]\nsetenv =\n    OPTIMUM_CONFORMANCE_ENV = {envname}\n"
+        "deps =\n    oi1.25: optimum-intel[openvino]==1.25.2\n"
+        "commands = optimum-conformance run optimum-ov --results results/{envname}.jsonl\n"
+    )
+    problems = version_set_problems(tmp_path / "tox.ini", tmp_path)
+    assert problems == [
+        "peers-oi1.25: peers-oi1.25.txt pins torch 2.15.0, not within >=2.8,<2.14",
+        "peers-oi1.25: peers-oi1.25.txt pins optimum-intel 1.26.1",
+        "peers-oi1.25: deps ['optimum-intel[openvino]==1.25.2'] do not pin optimum-intel==1.26.1",
+        "peers-oi1.26: no peers-oi1.26.txt",
+    ], problems
