@@ -53,18 +53,16 @@ def match_expectations_other_selections_collect(name: str, declared: catalogue.C
     run's input.hub_faults on bert, a --task text-generation run's on llama), and --arch/--task
     narrow the zoo the way -k narrows the checks. Stale stays what no selection reaches: a renamed
     check, a typo, a model or backend the zoo does not have."""
-    from conformance import zoo
     from conformance.cases import Case
 
     unmatched = [i for i in range(len(state.expectations)) if i not in state.matched]
     if not unmatched:
         return
-    tiers = sorted({t for spec in state.specs for t in spec.precisions}) if declared.tiers else ["fp32"]
-    reachable = [m for m in zoo.models() if declared.requires <= m.capabilities]
+    models, tiers = eligible_models(declared, None, None), tiers_of(declared, state)
     names = [
         f"{name}[{Case(spec, model, tier, None).id}]"
         for spec in state.specs
-        for model in reachable
+        for model in models
         for tier in tiers
     ]
     for index in unmatched:
@@ -77,8 +75,7 @@ def cases_of(declared: catalogue.Clause, state: State) -> list[Case]:
     from conformance.cases import Case
 
     archs, tasks = state.filters
-    # Every tier any selected backend declares, for every backend: one without it is unsupported.
-    tiers = sorted({t for spec in state.specs for t in spec.precisions}) if declared.tiers else ["fp32"]
+    tiers = tiers_of(declared, state)
     cases = []
     for spec in state.specs:
         for model, reason in models_of(declared, spec, archs, tasks):
@@ -86,15 +83,28 @@ def cases_of(declared: catalogue.Clause, state: State) -> list[Case]:
     return cases
 
 
+def tiers_of(declared: catalogue.Clause, state: State) -> list[str]:
+    """Every tier any selected backend declares, for every backend (one without it is unsupported);
+    fp32 alone for a clause that is not per tier."""
+    return sorted({t for spec in state.specs for t in spec.precisions}) if declared.tiers else ["fp32"]
+
+
+def eligible_models(
+    declared: catalogue.Clause, archs: list[str] | None, tasks: list[str] | None
+) -> list[ZooModel]:
+    """The zoo models within the --arch/--task filters (None: no filter) that offer what the clause
+    requires."""
+    from conformance import zoo
+
+    return [m for m in zoo.models(archs, tasks) if declared.requires <= m.capabilities]
+
+
 def models_of(
     declared: catalogue.Clause, spec: BackendSpec, archs: list[str] | None, tasks: list[str] | None
 ) -> list[tuple[ZooModel, str | None]]:
     """(model, not-applicable reason) pairs one backend runs the clause on, within the --arch and
     --task filters (None: no filter)."""
-    from conformance import zoo
-
-    eligible = [m for m in zoo.models(archs, tasks) if declared.requires <= m.capabilities]
-    return sample(declared, spec, eligible)
+    return sample(declared, spec, eligible_models(declared, archs, tasks))
 
 
 def sample(
