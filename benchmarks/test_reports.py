@@ -11,8 +11,11 @@ no page over 300 KB, the site <= 100 MB in <= 5,000 files (asserted: they do not
 
 Measured 2026-12-06 on this 2-core machine shared with other benchmarks (load average 3-4),
 with --markdown: 56,760 results (6 x 5 x 2 rows of 946) load and render in 9.8-13.0 s wall,
-6.5 s CPU (3 rounds); largest page 249 KB (index.html, 60 backend rows), the site 55.9 MB in
-1,144 files. Before (a page per result): 53.6 s, 867 MB, 50,912 files.
+6.5 s CPU (3 rounds); largest page 219 KB (a backend page), index.html 93 KB, the task pages at
+most 23 KB, a row's data script at most 29 KB; the site 55.2 MB in 1,144 files. Before the
+matrix cells moved into the row data scripts the index was the largest page (249 KB; 423 KB at
+6 x 9 x 2 = 108 rows, 142 KB now, where versions.html, 273 KB, is then the largest). Before (a page
+per result): 53.6 s, 867 MB, 50,912 files.
 """
 
 from __future__ import annotations

@@ -6,22 +6,20 @@ and shows its pass rate, coloured as the matrix cells are, linking to the drill-
 
 The catalogue comes from the records' run lines (`clauses`); records written before that field list
 the clauses their results name, without a definition. The index holds the table's frame (clause
-rows, column heads); each column's cells are one small script per backend row (`data/<row>.js`)
-that the index loads with <script src>: the index stays small at 60 rows x 112 clauses, and the site
-still opens from disk (file:// allows <script src>, not fetch). site.js places the cells, as text.
+rows, column heads); each column's cells are in its backend row's data script (`reports.rowdata`),
+which the index loads with <script src>: the index stays small at 60 rows x 112 clauses, and the
+site still opens from disk. site.js places the cells, as text.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .model import FAMILIES, OUTCOMES, Record, Result, Row, Tally, family_sort_key
-
-DATA_GLOBAL = "OC_FEATURES"  # the object the data scripts fill: row slug -> clause id -> cell
+from . import rowdata
+from .model import FAMILIES, Record, Result, Row, Tally, family_sort_key
 
 
 @dataclass(frozen=True)
@@ -61,24 +59,14 @@ def column_cells(
     href: Callable[[str], str],
     bucket: Callable[[Tally, str], str],
     rate: Callable[[Tally], str],
-) -> dict[str, list[Any]]:
-    """One column: clause id -> [colour class, pass rate, counts in OUTCOMES order, link]."""
+) -> dict[str, rowdata.Cell]:
+    """One column: clause id -> its cell (`rowdata.cell`), coloured and labelled by its pass rate."""
     cells = {}
     for check, clause_results in results.items():
         tally = Tally().extend(clause_results)
-        cells[check] = [
-            bucket(tally, "strict"),  # one clause, one level: the rate over all its results
-            rate(tally),
-            [tally.all[outcome] for outcome in OUTCOMES],
-            href(check),
-        ]
+        colour = bucket(tally, "strict")  # one clause, one level: the rate over all its results
+        cells[check] = rowdata.cell(colour, colour, [rate(tally)], tally.all, href(check))
     return cells
-
-
-def data_script(row_slug: str, cells: dict[str, list[Any]]) -> str:
-    """The script that adds one column's cells to the page (JSON: data, never markup)."""
-    target = f"(window.{DATA_GLOBAL} = window.{DATA_GLOBAL} || {{}})"
-    return f"{target}[{json.dumps(row_slug)}] = {json.dumps(cells, ensure_ascii=True)};\n"
 
 
 def results_by_clause(row: Row) -> dict[str, list[Result]]:
@@ -87,8 +75,3 @@ def results_by_clause(row: Row) -> dict[str, list[Result]]:
     for result, _ in row.results.values():
         grouped[result.check].append(result)
     return grouped
-
-
-def data_href(key_slug: str) -> str:
-    """Where a backend row's column script is, from the site's root."""
-    return f"data/{key_slug}.js"

@@ -8,10 +8,14 @@ environment of the backend, each result under its own anchor; full provenance li
 run. Pages and files then grow with backends x clauses, not with results (50,000 results: about
 700 drill-down pages, none near 300 KB).
 
+The tables with a row or column per backend row (the index's feature table and backends x tasks
+view, the task pages) hold their frame; their cells are in one data script per backend row
+(`reports.rowdata`), so that no page grows by kilobytes per backend row.
+
 Layout of SITE_DIR: index.html, interop.html, versions.html, diff.html, history.html, style.css,
-site.js, data/<backend row>.js (a column of the feature table: `reports.features`),
-b/<backend row>.html, tasks/<task>.html (backends x architectures), c/<backend>/<clause>.html (the
-drill-down: `reports.drilldown`), r/<run>.html, badges/<backend row>.svg, markdown/*.md.
+site.js, data/<backend row>.js (the row's cells: `reports.rowdata`), b/<backend row>.html,
+tasks/<task>.html (backends x architectures), c/<backend>/<clause>.html (the drill-down:
+`reports.drilldown`), r/<run>.html, badges/<backend row>.svg, markdown/*.md.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
-from . import deviations, features, result_rows, versions
+from . import deviations, features, result_rows, rowdata, versions
 from .diff import Comparison, compare, xml_text
 from .drilldown import ClausePage, DrillDown
 from .model import (
@@ -112,6 +116,18 @@ def rate_text(tally: Tally) -> str:
     return pct(tally.rate("strict")) if tally.scored("strict") else unscored_label(tally)
 
 
+def matrix_cell(tally: Tally, href: str) -> rowdata.Cell | None:
+    """A cell of the backends x tasks (or architectures) matrix: both rates, or why there is none;
+    None where the row has no result there (site.js shows "no data")."""
+    if tally.total == 0:
+        return None
+    if tally.scored("strict"):
+        lines = [f"core {pct(tally.rate('core'))}", f"strict {pct(tally.rate('strict'))}"]
+    else:
+        lines = [unscored_label(tally)]
+    return rowdata.cell(bucket(tally, "core"), bucket(tally, "strict"), lines, tally.all, href)
+
+
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -134,13 +150,6 @@ class Cell:
     tally: Tally
     href: str
 
-    def bucket(self, level: str) -> str:
-        return bucket(self.tally, level)
-
-    @property
-    def unscored(self) -> str:
-        return unscored_label(self.tally)
-
 
 @dataclass
 class RowView:
@@ -162,6 +171,11 @@ class RowView:
     @property
     def killed(self) -> bool:
         return any(not run.complete for run in self.row.runs)
+
+    @property
+    def script(self) -> str:
+        """Its data script (`reports.rowdata`), from the site's root."""
+        return rowdata.data_href(self.slug)
 
 
 def env_label(row: Row) -> str:
@@ -227,8 +241,11 @@ class Site:
         return {"root": root, "site_title": self.title, "generated": self.generated}
 
     # index and task pages -----------------------------------------------------------------
+    def task_slug(self, task: str | None) -> str:
+        return slug(label(task, NO_TASK))
+
     def task_href(self, task: str | None) -> str:
-        return f"tasks/{slug(label(task, NO_TASK))}.html"
+        return f"tasks/{self.task_slug(task)}.html"
 
     def _by_task_and_arch(self, row: Row) -> tuple[dict[Any, list[Result]], dict[Any, list[Result]]]:
         """A row's results by task and by (task, arch), worked out once for the index and task pages."""
@@ -245,15 +262,13 @@ class Site:
         """One task's matrix: backend rows x its architectures (the index has one column per task)."""
         columns = [{"label": f"all of {label(task, NO_TASK)}", "cls": "task"}]
         columns += [{"label": label(arch, NO_ARCH), "cls": "arch"} for arch in self.archs[task]]
-        rows = []
-        for row in self.rows:
-            view = self.views[row.key]
-            href = f"../{view.href}#task={_quote(task)}"
-            by_task, by_arch = self._by_task_and_arch(row)
-            cells = [Cell(Tally().extend(by_task[task]), href)]
-            cells += [Cell(Tally().extend(by_arch[task, arch]), href) for arch in self.archs[task]]
-            rows.append({"view": view, "cells": cells})
-        return {**self.base("../"), "task": label(task, NO_TASK), "rows": rows, "columns": columns}
+        return {
+            **self.base("../"),
+            "task": label(task, NO_TASK),
+            "rows": list(self.views.values()),
+            "columns": columns,
+            "cells": ("archs", self.task_slug(task)),
+        }
 
     def index_context(self) -> dict[str, Any]:
         columns = [{"label": "All tasks", "cls": "all"}]
@@ -269,34 +284,45 @@ class Site:
             {"label": label(task, NO_TASK), "cls": "task", "href": self.task_href(task)}
             for task in self.tasks
         ]
-        rows = []
-        for row in self.rows:
-            view = self.views[row.key]
-            by_task, _ = self._by_task_and_arch(row)
-            cells = [view.total]
-            cells += [
-                Cell(Tally().extend(r for r, _ in row.results.values() if r.precision == tier), view.href)
-                for tier in self.tiers
-            ]
-            cells += [
-                Cell(Tally().extend(by_task[task]), f"{view.href}#task={_quote(task)}") for task in self.tasks
-            ]
-            rows.append({"view": view, "cells": cells})
         suites = sorted({_suite_label(r.suite) for r in self.record.runs.values()})
         return {
             **self.base(""),
-            "features": {
-                "families": features.families(features.catalogue(self.record, self.rows)),
-                "columns": [self.views[row.key] for row in self.rows],
-                "scripts": [features.data_href(self.views[row.key].slug) for row in self.rows],
-            },
-            "rows": rows,
+            "families": features.families(features.catalogue(self.record, self.rows)),  # feature table
+            "rows": list(self.views.values()),
             "columns": columns,
+            "cells": ("tasks", None),
             "warnings": self.record.warnings,
             "suite": ", ".join(suites) or "—",
             "runs": [{"run": run, "href": self.run_href[run.run_id]} for run in self.record.ordered_runs()],
             "result_count": self.record.result_count,
         }
+
+    def row_script(self, row: Row) -> str:
+        """The data script of one backend row (`reports.rowdata`): its column of the feature table
+        ("clauses"), its row of the index's task view ("tasks": all, tiers, tasks) and its row of
+        each task page it has results on ("archs": task page slug -> all of the task, then archs)."""
+        view = self.views[row.key]
+        by_task, by_arch = self._by_task_and_arch(row)
+        clauses = features.column_cells(
+            features.results_by_clause(row),
+            href=lambda check: f"{self.drill.section_href(row.key, check)}#{view.slug}",
+            bucket=bucket,
+            rate=rate_text,
+        )
+        tasks = [matrix_cell(view.total.tally, view.href)]
+        tasks += [
+            matrix_cell(Tally().extend(r for r, _ in row.results.values() if r.precision == tier), view.href)
+            for tier in self.tiers
+        ]
+        archs = {}
+        for task in self.tasks:
+            href = f"{view.href}#task={_quote(task)}"
+            tasks.append(matrix_cell(Tally().extend(by_task[task]), href))
+            if by_task[task]:  # a task page shows "no data" for a row its script has no cells for
+                archs[self.task_slug(task)] = [tasks[-1]] + [
+                    matrix_cell(Tally().extend(by_arch[task, arch]), href) for arch in self.archs[task]
+                ]
+        return rowdata.data_script(view.slug, {"clauses": clauses, "tasks": tasks, "archs": archs})
 
     # backend page ---------------------------------------------------------------------------
     def backend_context(self, row: Row) -> dict[str, Any]:
@@ -434,18 +460,6 @@ class Site:
             "declared": run.end_counts(),
             "cpu": run.environment.get("cpu") or {},
         }
-
-    # feature table ------------------------------------------------------------------------
-    def feature_column(self, row: Row) -> str:
-        """The data script of one backend row's column of the feature table."""
-        slug_ = self.views[row.key].slug
-        cells = features.column_cells(
-            features.results_by_clause(row),
-            href=lambda check: f"{self.drill.section_href(row.key, check)}#{slug_}",
-            bucket=bucket,
-            rate=rate_text,
-        )
-        return features.data_script(slug_, cells)
 
     # backend-specific failures --------------------------------------------------------------
     def _backend_specific(self) -> dict[RowKey, list[tuple[Result, list[str]]]]:
@@ -859,7 +873,7 @@ def render_site(
         pages += 1
 
     shutil.copyfile(TEMPLATES / "style.css", out / "style.css")
-    _write(out / "site.js", env.get_template("site.js.j2").render(data_global=features.DATA_GLOBAL))
+    _write(out / "site.js", env.get_template("site.js.j2").render(data_global=rowdata.DATA_GLOBAL))
     page("index.html", "index.html.j2", {**site.index_context(), "markdown": markdown})
     page("interop.html", "interop.html.j2", site.interop_context())
     page("versions.html", "versions.html.j2", site.versions_context())
@@ -868,7 +882,7 @@ def render_site(
     for row in site.rows:
         view = site.views[row.key]
         page(view.href, "backend.html.j2", site.backend_context(row))
-        _write(out / features.data_href(view.slug), site.feature_column(row))
+        _write(out / view.script, site.row_script(row))
         _write(
             out / "badges" / f"{view.slug}.svg",
             badge_svg(f"{row.key.backend} ({row.key.env or '-'})", view.total.tally),

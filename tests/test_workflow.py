@@ -190,11 +190,11 @@ def outcomes(record: Record) -> dict[str, str]:
 
 
 def rendered_data(site: Path) -> dict[str, object]:
-    """What the site says, without the run ids and times: the feature table's cells (data/*.js), the
+    """What the site says, without the run ids and times: the rows' cells (data/*.js), the
     matrix and backend tables (markdown/*.md) and the badges."""
     files: dict[str, object] = {}
     for path in sorted(site.glob("data/*.js")):
-        _, payload = path.read_text().split("] = ", 1)  # (window.OC_FEATURES ...)["column"] = {...};
+        _, payload = path.read_text().split("] = ", 1)  # (window.OC_ROWS ...)["row"] = {...};
         files[path.name] = json.loads(payload.rstrip().rstrip(";"))
     for path in sorted([*site.glob("markdown/*.md"), *site.glob("badges/*.svg")]):
         files[str(path.relative_to(site))] = path.read_text()

@@ -102,6 +102,9 @@ def test_site_opens_from_disk_and_drills_down(browser, tmp_path: Path, artifacts
     site = tmp_path / "site"
     render_site(load([f.write(tmp_path / "record.jsonl", builder.end())]), site)
 
+    # The matrix cells are not in the pages: site.js places them from the rows' data scripts.
+    for page in [site / "index.html", *(site / "tasks").glob("*.html")]:
+        assert "core 66.6 %" not in page.read_text() and "core 100 %" not in page.read_text()
     browser.get((site / "index.html").as_uri() + "#tasks")
     assert browser.title.startswith("Compatibility matrix")
     rows = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")
@@ -115,6 +118,14 @@ def test_site_opens_from_disk_and_drills_down(browser, tmp_path: Path, artifacts
     rows[1].find_element(By.XPATH, "ancestor::table//th[contains(., 'text-classification')]/a").click()
     wait(browser).until(lambda d: "/tasks/" in d.current_url)
     assert [h.text for h in browser.find_elements(By.CSS_SELECTOR, "th.arch")] == ["bert", "roberta"]
+    task_rows = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")
+    task_cells = [
+        [cell.text.splitlines()[0] for cell in row.find_elements(By.CSS_SELECTOR, "td.cell")]
+        for row in task_rows
+    ]  # all of text-classification, bert, roberta
+    assert task_cells == [["core 100 %"] * 3, ["core 66.6 %", "core 50.0 %", "core 100 %"]]
+    link = task_rows[1].find_elements(By.CSS_SELECTOR, "td.cell a")[1].get_attribute("href")
+    assert "/b/reference-ov-" in link and link.endswith("#task=text-classification")
     assert console_errors(browser) == []
     browser.back()
     wait(browser).until(lambda d: d.current_url.endswith("index.html#tasks"))
