@@ -134,12 +134,22 @@ def latest_results(rows: list[Row]) -> dict[TestKey, tuple[Result, Run]]:
 
 
 def compare(
-    base: Record, new: Record, base_rows: list[Row] | None = None, new_rows: list[Row] | None = None
+    base: Record,
+    new: Record,
+    base_rows: list[Row] | None = None,
+    new_rows: list[Row] | None = None,
+    *,
+    match_envs: bool = True,
 ) -> Comparison:
     """Every test of BASE and NEW matched by (env, backend, test id). `*_rows`: only these rows of
-    each record (e.g. two versions of one backend, from one record or two); default every row."""
+    each record (e.g. two versions of one backend, from one record or two); default every row.
+    `match_envs=False` matches by (backend, test id), for a release that runs in another environment
+    than the one before it (`reports.versions`); the keys then have no env."""
     before = latest_results(build_rows(base) if base_rows is None else base_rows)
     after = latest_results(build_rows(new) if new_rows is None else new_rows)
+    if not match_envs:
+        before = {key._replace(env=None): value for key, value in before.items()}
+        after = {key._replace(env=None): value for key, value in after.items()}
     comparison = Comparison(base, new, new_results=after)
     for key in sorted(before.keys() | after.keys(), key=lambda k: (k.backend, k.env or "", k.test_id)):
         old = before.get(key, (None, None))[0]

@@ -128,6 +128,14 @@ def matrix_cell(tally: Tally, href: str) -> rowdata.Cell | None:
     return rowdata.cell(bucket(tally, "core"), bucket(tally, "strict"), lines, tally.all, href)
 
 
+def step_label(step: versions.Step) -> str:
+    """ "1.26.1 → 1.27.0", naming both environments when the step crosses from one to another."""
+    old, new = step.old.key, step.new.key
+    if old.env == new.env:
+        return f"{old.version} → {new.version}"
+    return f"{old.version} ({old.env or 'unnamed env'}) → {new.version} ({new.env or 'unnamed env'})"
+
+
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -514,11 +522,12 @@ class Site:
                 rows.append({"check": check, "cells": cells})
             sections.append(
                 {
-                    "label": f"{lineage.backend} · {lineage.env or 'unnamed env'}",
+                    "label": f"{lineage.backend} · {', '.join(env or 'unnamed env' for env in lineage.envs)}",
                     "releases": [self.views[row.key] for row in lineage.releases],
+                    "envs": len(lineage.envs),
                     "steps": [
                         {
-                            "label": f"{step.old.key.version} → {step.new.key.version}",
+                            "label": step_label(step),
                             "regressed": sum(map(len, step.regressed.values())),
                             "fixed": sum(map(len, step.fixed.values())),
                         }

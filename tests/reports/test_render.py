@@ -383,6 +383,41 @@ def test_identical_deviations_are_one_row_listing_their_cases(tmp_path: Path, cl
     assert_self_contained(site)
 
 
+def test_releases_are_ordered_by_version_and_a_step_may_cross_environments(tmp_path: Path, cli) -> None:
+    """optimum-intel 2.x needs transformers 5, so it runs in another set than 1.27; the runs happened
+    newest release first. The steps follow the version numbers, and 2.1.0 is compared with 1.27.0."""
+    runs = []
+    for day, (version, env, pytorch) in enumerate(
+        (("2.1.0", "peers5", "failed"), ("1.27.0", "main", "passed"), ("1.26.1", "main", "failed")), 1
+    ):
+        run = f.run(
+            f"r{day}",
+            backends=(("optimum-ov", version),),
+            env=env,
+            started_at=f"2026-11-{day:02d}T10:00:00+00:00",
+        )
+        runs.append(run.result("parity.pytorch", pytorch, backend="optimum-ov").end())
+    site, page = versions_page(tmp_path, cli, runs)
+    assert "<h2>optimum-ov · main, peers5</h2>" in page
+    assert step_labels(page) == ["1.26.1 → 1.27.0", "1.27.0 (main) → 2.1.0 (peers5)"]
+    cells = re.findall(r"<td>.*?</td>", page, re.S)
+    assert "▲1 fixed" in cells[0] and "▼1 regressed" in cells[1]
+    assert_self_contained(site)
+
+
+def versions_page(tmp_path: Path, cli, runs: list) -> tuple[Path, str]:
+    """The site of these runs and its "changed between versions" page, which has one backend's section."""
+    site = tmp_path / "site"
+    report(cli, site, f.write(tmp_path / "a.jsonl", *runs))
+    page = (site / "versions.html").read_text()
+    assert page.count("<section>") == 1
+    return site, page
+
+
+def step_labels(page: str) -> list[str]:
+    return re.findall(r'<th scope="col">([^<]+)<br>', page)
+
+
 def test_changed_between_versions_lists_regressions_and_fixes_per_clause(tmp_path: Path, cli) -> None:
     runs = []
     for day, (version, pytorch, hub) in enumerate(
@@ -399,14 +434,9 @@ def test_changed_between_versions_lists_regressions_and_fixes_per_clause(tmp_pat
     runs.append(
         f.run("other", backends=(("reference-ort", "0.1.0"),)).result("load.hub").end()
     )  # one release only
-    site = tmp_path / "site"
-    report(cli, site, f.write(tmp_path / "a.jsonl", *runs))
-    page = (site / "versions.html").read_text()
-    assert page.count("<section>") == 1 and "<h2>optimum-ort · main</h2>" in page
-    assert re.findall(r'<th scope="col">([\d.]+ → [\d.]+)<br>', page) == [
-        "1.25.0 → 1.26.0",
-        "1.26.0 → 1.27.0",
-    ]
+    site, page = versions_page(tmp_path, cli, runs)
+    assert "<h2>optimum-ort · main</h2>" in page
+    assert step_labels(page) == ["1.25.0 → 1.26.0", "1.26.0 → 1.27.0"]
     rows = dict(re.findall(r'<tr><th scope="row"><code>([\w.]+)</code></th>(.*?)</tr>', page, re.S))
     assert list(rows) == ["load.hub", "parity.pytorch"]  # load.local_dir never changed
     first, second = re.findall(r"<td.*?</td>", rows["parity.pytorch"], re.S)
