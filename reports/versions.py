@@ -5,9 +5,11 @@ latest run where a version is not a release number). A release may have to run i
 than the one before it: optimum-intel 2.x needs transformers 5, so its row is in the transformers-5 set
 while 1.27 is in main, and upgrading means both changes, which is what a user upgrading meets. Each
 row is compared with the previous release's row in its own environment when that release ran there,
-else with the previous release's first row, by `reports.diff.compare` (the gate's rules: a
-regression is passing -> failed/crashed/timeout, a fix the way back), and the changes are counted
-per clause. Rows of one release in several environments are not compared with each other.
+else with the previous release's first row, by `reports.diff.compare` with the gate's strict
+rules: a regression is passing -> failed/crashed/timeout, or -> xfailed/unsupported (a deviation
+the new release brought, known or not), a fix is failed/xfailed -> passing. A test that only one of
+the two ran (another zoo or slice) is neither. The changes are counted per clause. Rows of one
+release in several environments are not compared with each other.
 """
 
 from __future__ import annotations
@@ -95,8 +97,7 @@ def lineages(record: Record, rows: list[Row]) -> list[Lineage]:
             for new in newer:
                 old = next((row for row in older if row.key.env == new.key.env), older[0])
                 comparison = compare(record, record, [old], [new], match_envs=old.key.env == new.key.env)
-                steps.append(
-                    Step(old, new, _by_clause(comparison.regressions()), _by_clause(comparison.fixes))
-                )
+                regressed = [c for c in comparison.regressions("strict") if c.new is not None]
+                steps.append(Step(old, new, _by_clause(regressed), _by_clause(comparison.fixes)))
         found.append(Lineage(backend, [row for release in releases for row in release], steps))
     return found
