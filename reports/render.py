@@ -128,6 +128,16 @@ def matrix_cell(tally: Tally, href: str) -> rowdata.Cell | None:
     return rowdata.cell(bucket(tally, "core"), bucket(tally, "strict"), lines, tally.all, href)
 
 
+def by_task_and_arch(row: Row) -> tuple[dict[Any, list[Result]], dict[Any, list[Result]]]:
+    """A row's results by task and by (task, arch): its cells of the index and the task pages."""
+    by_task: dict[Any, list[Result]] = defaultdict(list)
+    by_arch: dict[Any, list[Result]] = defaultdict(list)
+    for result, _ in row.results.values():
+        by_task[result.task].append(result)
+        by_arch[result.task, result.arch].append(result)
+    return by_task, by_arch
+
+
 def step_label(step: versions.Step) -> str:
     """ "1.26.1 → 1.27.0", naming both environments when the step crosses from one to another."""
     old, new = step.old.key, step.new.key
@@ -154,18 +164,12 @@ def environment() -> jinja2.Environment:
 
 
 @dataclass
-class Cell:
-    tally: Tally
-    href: str
-
-
-@dataclass
 class RowView:
     row: Row
     slug: str
     href: str
     env_label: str
-    total: Cell
+    total: Tally
     specific: int = 0
 
     @property
@@ -234,7 +238,6 @@ class Site:
         self.archs = {task: sorted(archs[task], key=lambda a: (a is None, a or "")) for task in self.tasks}
         # Precision tiers other than fp32, each with its own column (precision.* checks run in them).
         self.tiers = sorted(precisions - {"fp32"})
-        self._grouped: dict[RowKey, tuple[dict[Any, list[Result]], dict[Any, list[Result]]]] = {}
         self.specific = self._backend_specific()
         for view in self.views.values():
             view.specific = len(self.specific.get(view.key, []))
@@ -243,7 +246,7 @@ class Site:
         name = slug(row.key.backend, row.key.version, row.key.env)
         results = [r for r, _ in row.results.values()]
         href = f"b/{name}.html"
-        return RowView(row, name, href, env_label(row), Cell(Tally().extend(results), href))
+        return RowView(row, name, href, env_label(row), Tally().extend(results))
 
     def base(self, root: str) -> dict[str, Any]:
         return {"root": root, "site_title": self.title, "generated": self.generated}
@@ -254,17 +257,6 @@ class Site:
 
     def task_href(self, task: str | None) -> str:
         return f"tasks/{self.task_slug(task)}.html"
-
-    def _by_task_and_arch(self, row: Row) -> tuple[dict[Any, list[Result]], dict[Any, list[Result]]]:
-        """A row's results by task and by (task, arch), worked out once for the index and task pages."""
-        if row.key not in self._grouped:
-            by_task: dict[Any, list[Result]] = defaultdict(list)
-            by_arch: dict[Any, list[Result]] = defaultdict(list)
-            for result, _ in row.results.values():
-                by_task[result.task].append(result)
-                by_arch[result.task, result.arch].append(result)
-            self._grouped[row.key] = (by_task, by_arch)
-        return self._grouped[row.key]
 
     def task_context(self, task: str | None) -> dict[str, Any]:
         """One task's matrix: backend rows x its architectures (the index has one column per task)."""
@@ -310,14 +302,14 @@ class Site:
         ("clauses"), its row of the index's task view ("tasks": all, tiers, tasks) and its row of
         each task page it has results on ("archs": task page slug -> all of the task, then archs)."""
         view = self.views[row.key]
-        by_task, by_arch = self._by_task_and_arch(row)
+        by_task, by_arch = by_task_and_arch(row)
         clauses = features.column_cells(
             features.results_by_clause(row),
             href=lambda check: f"{self.drill.section_href(row.key, check)}#{view.slug}",
             bucket=bucket,
             rate=rate_text,
         )
-        tasks = [matrix_cell(view.total.tally, view.href)]
+        tasks = [matrix_cell(view.total, view.href)]
         tasks += [
             matrix_cell(Tally().extend(r for r, _ in row.results.values() if r.precision == tier), view.href)
             for tier in self.tiers
@@ -771,8 +763,8 @@ def markdown_pages(site: Site) -> dict[str, str]:
         cells = [
             f"[{md_escape(row.key.backend)} {md_escape(row.key.version)}]({view.slug}.md)",
             md_escape(row.key.env or "unnamed env"),
-            pct(view.total.tally.rate("core")),
-            pct(view.total.tally.rate("strict")),
+            pct(view.total.rate("core")),
+            pct(view.total.rate("strict")),
             *[md_cell(Tally().extend(r for r in results if r.precision == tier)) for tier in site.tiers],
             *[md_cell(by_task[t]) for t in site.tasks],
         ]
@@ -795,7 +787,7 @@ def backend_markdown(
         f"## Supported architectures: {md_escape(row.key.backend)} {md_escape(row.key.version)}"
         f" ({md_escape(row.key.env or 'unnamed env')})",
         "",
-        f"Core {pct(view.total.tally.rate('core'))} · strict {pct(view.total.tally.rate('strict'))}. {legend}",
+        f"Core {pct(view.total.rate('core'))} · strict {pct(view.total.rate('strict'))}. {legend}",
         "| Architecture | " + " | ".join(md_escape(label(t, NO_TASK)) for t in tasks) + " |",
         "|" + "---|" * (len(tasks) + 1),
     ]
@@ -894,7 +886,7 @@ def render_site(
         _write(out / view.script, site.row_script(row))
         _write(
             out / "badges" / f"{view.slug}.svg",
-            badge_svg(f"{row.key.backend} ({row.key.env or '-'})", view.total.tally),
+            badge_svg(f"{row.key.backend} ({row.key.env or '-'})", view.total),
         )
     for clause_page in site.drill.pages:
         page(clause_page.href, "clause.html.j2", site.clause_context(clause_page))

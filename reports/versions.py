@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from packaging.version import InvalidVersion, Version
 
@@ -71,7 +72,7 @@ def release_order(rows: list[Row]) -> list[list[Row]]:
     for row in rows:
         by_version[row.key.version].append(row)
 
-    def ran(version: str | None) -> tuple:
+    def ran(version: str | None) -> datetime:
         return max(timestamp_key(row.latest_run.started_at) for row in by_version[version])
 
     try:
