@@ -257,17 +257,39 @@ class CheckContext:
             )
         return {k: v.copy() for k, v in self.cache.inputs[key].items()}
 
+    @contextmanager
+    def in_oracle(self, arch: str | None = None) -> Iterator[None]:
+        """Run the PyTorch side (the oracle) inside: when transformers itself fails on this zoo
+        model, the check cannot judge the backend here. That is a not_run naming the versions, never
+        a failure of the backend (transformers 5.3's own xlm-roberta multiple-choice head once
+        raised on the zoo model, and every backend "failed" parity)."""
+        try:
+            yield
+        except Exception as error:
+            import torch
+            import transformers
+
+            not_run(
+                f"the PyTorch oracle fails on {arch or self.case.arch} {self.case.task} (transformers "
+                f"{transformers.__version__}, torch {torch.__version__}), "
+                f"so the backend cannot be compared here: {type(error).__name__}: {str(error)[:300]}"
+            )
+
     def oracle_model(self, arch: str | None = None) -> Any:
         key = f"{arch or self.case.arch}-{self.case.task}"
         if key not in self.cache.oracles:
-            self.cache.oracles[key] = self.family(arch).load_oracle(self.source_dir(arch), self.case.task)
+            source = self.source_dir(arch)
+            with self.in_oracle(arch):
+                self.cache.oracles[key] = self.family(arch).load_oracle(source, self.case.task)
         return self.cache.oracles[key]
 
     def oracle(self, inputs: dict[str, Any], arch: str | None = None) -> dict[str, Any]:
         """PyTorch outputs for numpy `inputs`, cached by their bytes."""
         key = (arch or self.case.arch, self.case.task, self._digest(inputs))
         if key not in self.cache.outputs:
-            self.cache.outputs[key] = self.family(arch).oracle(self.oracle_model(arch), inputs)
+            net = self.oracle_model(arch)
+            with self.in_oracle(arch):
+                self.cache.outputs[key] = self.family(arch).oracle(net, inputs)
         return self.cache.outputs[key]
 
     def generate_oracle(self, inputs: dict[str, Any], config: Any, arch: str | None = None) -> dict[str, Any]:
@@ -275,8 +297,9 @@ class CheckContext:
         (`Family.generate_oracle`), cached by the inputs' bytes and the config."""
         key = (arch or self.case.arch, self.case.task, self._digest(inputs), config.to_json_string())
         if key not in self.cache.outputs:
-            family = self.family(arch)
-            self.cache.outputs[key] = family.generate_oracle(self.oracle_model(arch), inputs, config)
+            net = self.oracle_model(arch)
+            with self.in_oracle(arch):
+                self.cache.outputs[key] = self.family(arch).generate_oracle(net, inputs, config)
         return self.cache.outputs[key]
 
     @staticmethod

@@ -89,7 +89,7 @@ def torch_cache(check: CheckContext, inputs: dict[str, np.ndarray]) -> Any:
     feed = as_torch(inputs)
     if takes_positions(net.forward):
         feed["position_ids"] = torch.from_numpy(positions(inputs["attention_mask"]))
-    with torch.no_grad():
+    with torch.no_grad(), check.in_oracle():
         return as_numpy_tree(net(**feed, use_cache=True, return_dict=True).past_key_values)
 
 
@@ -439,7 +439,7 @@ def test_gen_past_shape_dynamic(check: CheckContext) -> None:
         full = {"input_ids": history[0], "attention_mask": mask}
         if with_positions["torch"]:
             full["position_ids"] = positions(mask)
-        with torch.no_grad():
+        with torch.no_grad(), check.in_oracle():
             expected = net(**as_torch(full)).logits[:, -new:].numpy()
         got = as_numpy(output(result, "logits"))
         with check.at("parity"):
@@ -856,8 +856,10 @@ def test_gen_pipeline(check: CheckContext) -> None:
         ours = transformers.pipeline(check.case.task, model=check.exported(), tokenizer=tokenizer)(
             PROMPTS[1], **options
         )
-    theirs = transformers.pipeline(check.case.task, model=check.oracle_model(), tokenizer=tokenizer)(
-        PROMPTS[1], **options
-    )
+    oracle = check.oracle_model()
+    with check.in_oracle():
+        theirs = transformers.pipeline(check.case.task, model=oracle, tokenizer=tokenizer)(
+            PROMPTS[1], **options
+        )
     with check.at("parity"):
         assert ours == theirs, f"{ours} != torch pipeline {theirs}"

@@ -166,7 +166,9 @@ def test_load_pipeline(check: CheckContext) -> None:
     kwargs, data = sample
     with check.at("infer"):
         ours = pipeline(check.case.task, model=model, **kwargs)(data)
-    theirs = pipeline(check.case.task, model=check.oracle_model(), **kwargs)(data)
+    oracle = check.oracle_model()
+    with check.in_oracle():
+        theirs = pipeline(check.case.task, model=oracle, **kwargs)(data)
     with check.at("parity"):
         assert_same_pipeline_output(ours, theirs)
 

@@ -46,7 +46,7 @@ def test_parity_output_type(check: CheckContext) -> None:
     if not hasattr(oracle, "config"):
         not_run("timm models return bare logits: there is no ModelOutput class to mirror")
     inputs = as_torch(check.inputs())
-    with torch.no_grad():
+    with torch.no_grad(), check.in_oracle():
         expected = type(oracle(**inputs))
     # A task may name the class Optimum's classes return for every architecture (the causal LM's
     # CausalLMOutputWithPast, where transformers' gpt2 returns ...WithCrossAttentions): either is right.

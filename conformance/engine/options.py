@@ -95,7 +95,8 @@ def _session_state(config: pytest.Config, selectors: list[str]) -> State:
     if export_root is not None:
         export_root.mkdir(parents=True, exist_ok=True)
         keep_compiled_kernels(export_root)
-    cache = SessionCache(export_root)
+    scratch = getattr(config, "workerinput", {}).get("conformance_scratch")  # the controller removes it
+    cache = SessionCache(export_root, **({"scratch": Path(scratch)} if scratch else {}))
     cache.hub = HubAccess(prefix="conformance" if not endpoint else f"conformance-{os.getpid()}")
     state = State(
         specs,

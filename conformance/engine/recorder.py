@@ -148,27 +148,27 @@ def _line(report: pytest.TestReport, props: dict[str, Any], outcome: str, messag
 # ---------------------------------------------------------------------- case files (xdist crashes)
 
 
-def case_file(cases_dir: Path, worker: str) -> Path:
-    return cases_dir / f"{worker}.json"
+def case_file(workers_dir: Path, worker: str) -> Path:
+    return workers_dir / f"{worker}.json"
 
 
 def write_case_file(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On an xdist worker, after collection: node id -> case properties, for the controller."""
-    cases_dir = getattr(config, "workerinput", {}).get("conformance_cases_dir")
-    if not cases_dir:
+    workers_dir = getattr(config, "workerinput", {}).get("conformance_workers_dir")
+    if not workers_dir:
         return
     table = {item.nodeid: props for item in items if (props := item.stash.get(PROPS, None)) is not None}
-    target = case_file(Path(cases_dir), config.workerinput["workerid"])  # type: ignore[attr-defined]
-    fd, staging = tempfile.mkstemp(dir=cases_dir, prefix=".cases-")
+    target = case_file(Path(workers_dir), config.workerinput["workerid"])  # type: ignore[attr-defined]
+    fd, staging = tempfile.mkstemp(dir=workers_dir, prefix=".cases-")
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         json.dump(table, out)
     os.replace(staging, target)
 
 
 def _from_case_files(state: State, node_id: str) -> dict[str, Any] | None:
-    if state.cases_dir is None:
+    if state.workers_dir is None:
         return None
-    for path in sorted(state.cases_dir.glob("*.json")):
+    for path in sorted(state.workers_dir.glob("*.json")):
         props = json.loads(path.read_text(encoding="utf-8")).get(node_id)
         if props is not None:
             return props

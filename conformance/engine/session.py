@@ -31,13 +31,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Leave nothing in the temp folder: each process's saved exports and, on the controller, the
-    workers' case files (after every report, a crashed worker's included, has been read)."""
+    workers' folder (after every report, a crashed worker's included, has been read)."""
     state = config.stash.get(STATE, None)
     if state is None:
         return
     shutil.rmtree(state.cache.scratch, ignore_errors=True)
-    if state.cases_dir is not None:
-        shutil.rmtree(state.cases_dir, ignore_errors=True)
+    if state.workers_dir is not None:
+        shutil.rmtree(state.workers_dir, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -36,8 +36,10 @@ class State:
     props: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Controller side: node id -> case properties, from the first report or the workers' case
     files, so a crashed test is recorded without parsing its node id."""
-    cases_dir: Path | None = None
-    """Where xdist workers write their node id -> case properties tables after collection."""
+    workers_dir: Path | None = None
+    """The controller's temp folder for its xdist workers: the node id -> case properties table each
+    writes after collection, and each one's scratch folder (`SessionCache.scratch`). The controller
+    removes it, so a worker killed by a signal, which runs no cleanup of its own, leaves nothing."""
 
 
 STATE = pytest.StashKey[State]()

@@ -26,13 +26,18 @@ LAST_RELEASE_WITH_THE_HANGS = (3, 8, 0)
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """On the controller, per worker: where to write its case file (see `recorder.case_file`)."""
+    """On the controller, per worker (a replacement too): where to write its case file (see
+    `recorder.case_file`) and its scratch folder, both inside the controller's workers folder."""
     state = node.config.stash.get(STATE, None)
     if state is None:
         return
-    if state.cases_dir is None:
-        state.cases_dir = Path(tempfile.mkdtemp(prefix="conformance-cases-"))
-    node.workerinput["conformance_cases_dir"] = str(state.cases_dir)
+    if state.workers_dir is None:
+        state.workers_dir = Path(tempfile.mkdtemp(prefix="conformance-workers-"))
+    node.workerinput["conformance_workers_dir"] = str(state.workers_dir)
+    worker = node.workerinput["workerid"]
+    node.workerinput["conformance_scratch"] = tempfile.mkdtemp(
+        prefix=f"scratch-{worker}-", dir=state.workers_dir
+    )
 
 
 @pytest.hookimpl(optionalhook=True)

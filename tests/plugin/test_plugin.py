@@ -199,7 +199,12 @@ def test_expectations_for_checks_another_selection_collects_are_not_stale(pytest
 
 
 @pytest.mark.slow  # 40-45 s: workers crash and are replaced
-def test_crash_and_timeout_are_recorded_and_the_run_goes_on(pytester: pytest.Pytester) -> None:
+def test_crash_and_timeout_are_recorded_and_the_run_goes_on(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))  # the controller's and the workers', the dead one's too
     result, lines = run(
         pytester,
         "--backend",
@@ -225,6 +230,8 @@ def test_crash_and_timeout_are_recorded_and_the_run_goes_on(pytester: pytest.Pyt
     assert len(others) == 4 and all(r["outcome"] == "passed" for r in others)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     validate(lines)
+    # A worker killed by a signal runs no cleanup: its scratch folder lived in the controller's.
+    assert sorted(p.name for p in temp.iterdir() if p.name.startswith("conformance-")) == []
 
 
 @pytest.mark.slow  # 40-45 s: workers crash and are replaced

@@ -1,0 +1,63 @@
+"""When transformers itself fails on a zoo model, the backend is not blamed (CheckContext.in_oracle).
+
+transformers 5.3's own XLMRobertaForMultipleChoice raised IndexError on the zoo model, and every
+backend "failed" parity there: a release gate read that as the backend regressing. The oracle's
+failure is a not_run that names the transformers and torch versions.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import transformers
+
+from tests.plugin.test_plugin import ONE_MODEL, results, run
+
+# A plugin the worker loads: transformers' BERT classification head fails, except when the
+# reference backend calls it while exporting (any frame of `reference.*` on the stack), so only the
+# oracle's side is broken and the backend under test is unharmed.
+BROKEN_ORACLE = """
+import sys
+import transformers
+
+original = transformers.BertForSequenceClassification.forward
+
+def forward(self, *args, **kwargs):
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith("reference."):
+            return original(self, *args, **kwargs)
+        frame = frame.f_back
+    raise IndexError("tuple index out of range")
+
+transformers.BertForSequenceClassification.forward = forward
+"""
+ORACLE_CHECKS = ("test_parity_pytorch", "test_parity_output_type", "test_load_pipeline")
+
+
+def test_a_failing_oracle_is_not_run_naming_the_versions_not_a_backend_failure(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(broken_oracle=BROKEN_ORACLE)
+    result, lines = run(
+        pytester,
+        "-p",
+        "broken_oracle",
+        "--backend",
+        "reference-ort",
+        *ONE_MODEL,
+        "-k",
+        " or ".join(ORACLE_CHECKS) + " or test_save_atomic",
+    )
+    outcomes = {test: line["outcome"] for test, line in results(lines).items()}
+    assert outcomes, result.stdout.str()[-3000:]
+    assert "failed" not in outcomes.values(), outcomes
+    for check in ORACLE_CHECKS:
+        line = results(lines)[f"{check}[reference-ort-text-classification-bert]"]
+        assert line["outcome"] == "not_run", line
+        assert "the PyTorch oracle fails" in line["message"], line["message"]
+        assert f"transformers {transformers.__version__}" in line["message"]
+        assert f"torch {torch.__version__}" in line["message"]
+        assert "IndexError" in line["message"]
+    # A check that never asks the oracle still judges the backend.
+    assert outcomes["test_save_atomic[reference-ort-text-classification-bert]"] == "passed", outcomes
