@@ -27,6 +27,7 @@ from conformance.spec import BackendSpec
 
 COMPLETE = ".complete"
 """The marker a finished folder in the export cache holds (written last, so a crash leaves none)."""
+LIVE_EXPORTS_KEPT = 4
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,10 @@ class SessionCache:
     export_cache_hits: dict[str, int] = field(default_factory=dict)
     inputs: dict[tuple, dict[str, Any]] = field(default_factory=dict)
     outputs: dict[tuple, dict[str, Any]] = field(default_factory=dict)
+    live: dict[str, Any] = field(default_factory=dict)
+    """Per case id: the live export this process saved in `saved`, untouched since, for the one
+    check that judges that save against it (`CheckContext.fresh_export_and_save`); the newest
+    `LIVE_EXPORTS_KEPT` only (a worker runs a case's checks together)."""
     hub: Any = None  # conformance.hubaccess.HubAccess
     scratch: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="conformance-saved-")))
 
@@ -151,7 +156,7 @@ class CheckContext:
                 kwargs["export"] = True
             return self.load(source or self.source_dir(), cls=cls, precision=precision, **kwargs)
 
-    def exported(self) -> Any:
+    def exported(self, **variant: Any) -> Any:
         """A fresh instance of this case's exported model, loaded from the backend's own save of it.
 
         Every call loads anew: a check never sees state another check left in a live model (a
@@ -159,20 +164,24 @@ class CheckContext:
         which checks ran before it on the worker, nor on whether the export came from the disk
         cache. Loading costs 10-60 ms; the export runs once per worker and content key. A backend
         whose save fails is exported anew for every check instead.
+
+        `variant`: export kwargs of another form of the model (`stateful=False`), cached the same
+        way under its own key.
         """
-        folder = self.exported_dir()
+        folder = self.exported_dir(**variant)
         if folder is None:
-            return self.export()
+            return self.export(**variant)
         return self.load(folder)
 
-    def exported_dir(self) -> Path | None:
+    def exported_dir(self, **variant: Any) -> Path | None:
         """The folder holding this case's saved export (never to be modified: copy it with
         `saved_copy`), or None when the backend cannot save it."""
-        key = self.case.id
+        key = self.case.id + "".join(f"-{name}={value}" for name, value in sorted(variant.items()))
         if key not in self.cache.saved:
-            cached = self._disk_cache_dir()
+            cached = self._disk_cache_dir(key, variant)
             hit = cached is not None and (cached / COMPLETE).is_file()
-            self.cache.saved[key] = cached if hit else self._saved_export(cached or self.cache.scratch / key)
+            target = cached or self.cache.scratch / key
+            self.cache.saved[key] = cached if hit else self._saved_export(key, target, variant)
             self.cache.export_cache_hits[key] = int(hit)
         self.metrics["export_cache_hit"] = self.cache.export_cache_hits[key]
         return self.cache.saved[key]
@@ -189,28 +198,27 @@ class CheckContext:
             shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(COMPLETE))
         return copy
 
-    def _disk_cache_dir(self) -> Path | None:
+    def _disk_cache_dir(self, name: str, variant: dict[str, Any]) -> Path | None:
         if self.cache.export_root is None:
             return None
         cls = self.model_class()
         source = self.source_dir()
-        key = json.dumps(
-            [
-                (source / COMPLETE).read_text(),
-                self.spec.name,
-                f"{cls.__module__}.{cls.__qualname__}",
-                self.spec.version(),
-                self.spec.runtime_versions(),
-                repr(sorted(self.case.load_kwargs.items())),
-            ],
-            sort_keys=True,
-            default=str,
-        )
-        return self.cache.export_root / f"{self.case.id}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+        content = [
+            (source / COMPLETE).read_text(),
+            self.spec.name,
+            f"{cls.__module__}.{cls.__qualname__}",
+            self.spec.version(),
+            self.spec.runtime_versions(),
+            repr(sorted(self.case.load_kwargs.items())),
+        ]
+        if variant:  # the plain export keeps the key it always had (warm caches stay warm)
+            content.append(repr(sorted(variant.items())))
+        key = json.dumps(content, sort_keys=True, default=str)
+        return self.cache.export_root / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
-    def _saved_export(self, target: Path) -> Path | None:
+    def _saved_export(self, key: str, target: Path, variant: dict[str, Any]) -> Path | None:
         """Export once and save into `target` through a staging folder; None if the save fails."""
-        model = self.export()
+        model = self.export(**variant)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
             model.save_pretrained(staging / "export")  # a folder that does not exist yet
@@ -220,7 +228,26 @@ class CheckContext:
             return target if (target / COMPLETE).is_file() else None  # filled first by another process?
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        if not variant:
+            self.cache.live[key] = model
+        while len(self.cache.live) > LIVE_EXPORTS_KEPT:
+            del self.cache.live[next(iter(self.cache.live))]
         return target
+
+    def fresh_export_and_save(self) -> tuple[Any, Path]:
+        """A model exported from the checkpoint and saved by the backend, untouched since, with the
+        folder of that save: what a user has right after `from_pretrained(export=True)` and
+        `save_pretrained`. The export this process made to fill the export cache, when it is still
+        here and no check has had it; else a new export, saved into the check's own folder."""
+        self.exported_dir()  # a cold cache: exports and saves once, keeping the live model
+        model = self.cache.live.pop(self.case.id, None)
+        self.metrics["export_reused"] = int(model is not None)
+        if model is not None:
+            return model, self.cache.saved[self.case.id]  # type: ignore[return-value]
+        model = self.export()
+        with self.at("save"):
+            model.save_pretrained(self.tmp_path / "saved")
+        return model, self.tmp_path / "saved"
 
     @property
     def hub(self) -> Any:

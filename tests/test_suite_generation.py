@@ -37,8 +37,13 @@ def backends(request: pytest.FixtureRequest) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory, backends: list[str]) -> list[dict]:
-    tmp = tmp_path_factory.mktemp("gen")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, backends: list[str]) -> Path:
+    return tmp_path_factory.mktemp("gen")
+
+
+@pytest.fixture(scope="module")
+def results(run_dir: Path, backends: list[str]) -> list[dict]:
+    tmp = run_dir
     command = [sys.executable, "-m", "conformance.cli", "run", *backends, "--results", str(tmp / "gen.jsonl"),
                "--", "--export-cache", str(tmp / "cache"), "--task", "text-generation", "-m", "gen"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
@@ -67,3 +72,22 @@ def test_every_gen_clause_passes_on_every_causal_lm(results: list[dict], backend
     ]
     assert not wrong
     assert {r["backend"] for r in results} == set(backends)
+
+
+def test_the_stateless_form_is_exported_once_per_case(results: list[dict], run_dir: Path) -> None:
+    """The clauses that read the cache forward returns (gen.returned_cache, gen.past_shape_dynamic,
+    gen.position_ids_default) judge a stateful backend's stateless form: exported once per case and
+    cached like the plain export, not once per check."""
+    stateful_backends = {
+        r["backend"]
+        for r in results
+        if r["check"] == "gen.stateful_equals_stateless" and r["outcome"] == "passed"
+    }
+    if not stateful_backends:
+        pytest.skip("no backend of this run has a stateful option")
+    for backend in stateful_backends:
+        archs = {r["arch"] for r in results if r["backend"] == backend and r["check"] == "gen.returned_cache"}
+        folders = sorted(
+            p.name for p in (run_dir / "cache").glob(f"{backend}-text-generation-*-stateful=False-*")
+        )
+        assert len(folders) == len(archs) >= 1, folders

@@ -112,7 +112,9 @@ def with_returned_cache(check: CheckContext) -> Any:
     stateless variant, which takes the cache in and gives it out."""
     model = check.exported()
     if stateful(model) and hasattr(model, "stateful"):
-        model = check.export(stateful=False)
+        model = check.exported(stateful=False)  # exported once per case, as the plain form is
+        if stateful(model):  # its save did not keep the stateless form: the live export is judged
+            model = check.export(stateful=False)
     return model
 
 
