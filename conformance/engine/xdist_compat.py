@@ -117,9 +117,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
         def _split_scope(self, nodeid: str) -> str:
             # A case's checks run together on one worker (its export, live model and oracle at
-            # hand). xdist names the group by suffixing the node id with "@<group>"; under pytest 9
-            # the suffix never reaches the scheduler, so every test was its own group. The case id
-            # in the brackets is the group either way.
+            # hand). xdist names the group by suffixing the node id with "@<group>"; under pytest 9.2
+            # the suffix never reaches the scheduler, so every test was its own group
+            # (pytest-dev/pytest-xdist#1386, open). The case id in the brackets is the group either way.
             if "@" not in nodeid and nodeid.endswith("]"):
                 return nodeid[nodeid.rindex("[") + 1 : -1]
             return super()._split_scope(nodeid)
