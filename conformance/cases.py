@@ -285,13 +285,18 @@ class CheckContext:
         return {k: v.copy() for k, v in self.cache.inputs[key].items()}
 
     @contextmanager
-    def in_oracle(self, arch: str | None = None) -> Iterator[None]:
+    def in_oracle(
+        self, arch: str | None = None, let_through: tuple[type[Exception], ...] = ()
+    ) -> Iterator[None]:
         """Run the PyTorch side (the oracle) inside: when transformers itself fails on this zoo
         model, the check cannot judge the backend here. That is a not_run naming the versions, never
         a failure of the backend (transformers 5.3's own xlm-roberta multiple-choice head once
-        raised on the zoo model, and every backend "failed" parity)."""
+        raised on the zoo model, and every backend "failed" parity). `let_through`: errors the check
+        itself judges (transformers refusing a request the backend must refuse too)."""
         try:
             yield
+        except let_through:
+            raise
         except Exception as error:
             import torch
             import transformers
@@ -319,13 +324,19 @@ class CheckContext:
                 self.cache.outputs[key] = self.family(arch).oracle(net, inputs)
         return self.cache.outputs[key]
 
-    def generate_oracle(self, inputs: dict[str, Any], config: Any, arch: str | None = None) -> dict[str, Any]:
+    def generate_oracle(
+        self,
+        inputs: dict[str, Any],
+        config: Any,
+        arch: str | None = None,
+        let_through: tuple[type[Exception], ...] = (),
+    ) -> dict[str, Any]:
         """PyTorch `generate()` outputs for numpy `inputs` and the GenerationConfig `config`
         (`Family.generate_oracle`), cached by the inputs' bytes and the config."""
         key = (arch or self.case.arch, self.case.task, self._digest(inputs), config.to_json_string())
         if key not in self.cache.outputs:
             net = self.oracle_model(arch)
-            with self.in_oracle(arch):
+            with self.in_oracle(arch, let_through):
                 self.cache.outputs[key] = self.family(arch).generate_oracle(net, inputs, config)
         return self.cache.outputs[key]
 

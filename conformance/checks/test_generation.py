@@ -212,7 +212,9 @@ def test_gen_hub_code_modes(check: CheckContext) -> None:
     for mode, options in HUB_CODE_MODES.items():
         generation_config = config(check, **options)
         try:
-            expected = check.generate_oracle(inputs, generation_config)["sequences"]
+            expected = check.generate_oracle(inputs, generation_config, let_through=(ValueError,))[
+                "sequences"
+            ]
         except ValueError as refusal:  # transformers wants remote code it may not fetch
             if "trust_remote_code" not in str(refusal):
                 raise
