@@ -286,9 +286,13 @@ class CheckContext:
 
     @contextmanager
     def in_oracle(
-        self, arch: str | None = None, let_through: tuple[type[Exception], ...] = ()
+        self,
+        arch: str | None = None,
+        let_through: tuple[type[Exception], ...] = (),
+        library: str = "transformers",
     ) -> Iterator[None]:
-        """Run the PyTorch side (the oracle) inside: when transformers itself fails on this zoo
+        """Run the PyTorch side (the oracle) inside: when `library` (the distribution that computes
+        the expected outputs: transformers, or sentence-transformers on top of it) fails on this zoo
         model, the check cannot judge the backend here. That is a not_run naming the versions, never
         a failure of the backend (transformers 5.3's own xlm-roberta multiple-choice head once
         raised on the zoo model, and every backend "failed" parity). `let_through`: errors the check
@@ -298,12 +302,12 @@ class CheckContext:
         except let_through:
             raise
         except Exception as error:
-            import torch
-            import transformers
+            from importlib.metadata import version
 
+            libraries = dict.fromkeys((library, "transformers", "torch"))
+            versions = ", ".join(f"{name} {version(name)}" for name in libraries)
             not_run(
-                f"the PyTorch oracle fails on {arch or self.case.arch} {self.case.task} (transformers "
-                f"{transformers.__version__}, torch {torch.__version__}), "
+                f"the PyTorch oracle fails on {arch or self.case.arch} {self.case.task} ({versions}), "
                 f"so the backend cannot be compared here: {type(error).__name__}: {str(error)[:300]}"
             )
 

@@ -198,7 +198,7 @@ def test_load_library_sentence_transformers(check: CheckContext) -> None:
     inputs = zoo.sample_inputs(folder, "feature-extraction")
     import torch
 
-    with torch.no_grad():
+    with torch.no_grad(), check.in_oracle("bert", library="sentence-transformers"):
         oracle = SentenceTransformer(str(folder), device="cpu").eval()(as_torch(inputs))
     result = check.run(model, as_torch(inputs))
     expected = {"last_hidden_state": oracle["token_embeddings"].numpy()}

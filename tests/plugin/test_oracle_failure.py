@@ -61,3 +61,38 @@ def test_a_failing_oracle_is_not_run_naming_the_versions_not_a_backend_failure(
         assert "IndexError" in line["message"]
     # A check that never asks the oracle still judges the backend.
     assert outcomes["test_save_atomic[reference-ort-text-classification-bert]"] == "passed", outcomes
+
+
+# sentence-transformers is the oracle of load.library_sentence_transformers (on top of transformers).
+BROKEN_SENTENCE_TRANSFORMERS = """
+import sentence_transformers
+
+def forward(self, *args, **kwargs):
+    raise IndexError("tuple index out of range")
+
+sentence_transformers.SentenceTransformer.forward = forward
+"""
+
+
+def test_a_failing_sentence_transformers_oracle_is_not_run_naming_its_version(
+    pytester: pytest.Pytester,
+) -> None:
+    from importlib.metadata import version
+
+    pytester.makepyfile(broken_st=BROKEN_SENTENCE_TRANSFORMERS)
+    result, lines = run(
+        pytester,
+        "-p",
+        "broken_st",
+        "--backend",
+        "reference-ort",
+        *ONE_MODEL,
+        "-k",
+        "library_sentence_transformers",
+    )
+    found = [line for test, line in results(lines).items() if test.startswith("test_load_library_sentence")]
+    assert len(found) == 1, result.stdout.str()[-3000:]
+    line = found[0]
+    assert line["outcome"] == "not_run", line
+    assert f"(sentence-transformers {version('sentence-transformers')}, transformers " in line["message"]
+    assert "IndexError" in line["message"], line["message"]
