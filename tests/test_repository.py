@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import subprocess
 import sys
@@ -174,3 +175,18 @@ def test_the_version_set_check_finds_a_wrong_release_and_torch(tmp_path: Path) -
         "peers-oi1.25: deps ['optimum-intel[openvino]==1.25.2'] do not pin optimum-intel==1.26.1",
         "peers-oi1.26: no peers-oi1.26.txt",
     ], problems
+
+
+def test_the_benchmarks_collect() -> None:
+    """`tox -e bench` runs the benchmarks folder: each file imports here or skips with its reason
+    (an IPEX benchmark without IPEX), never a collection error that stops every benchmark."""
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "benchmarks"],
+        cwd=ROOT,
+        # as tox runs it: no PYTHONPATH, and (-P) not the working folder on sys.path
+        env={name: value for name, value in os.environ.items() if name != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]

@@ -1,0 +1,1 @@
+"""Speed, measured side by side with PyTorch, the raw runtimes and upstream (pytest-benchmark): `tox -e bench`."""
