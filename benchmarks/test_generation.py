@@ -10,6 +10,9 @@ the whole sequence at every step: they show what the KV cache buys.
 from __future__ import annotations
 
 import importlib
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -198,15 +201,12 @@ def test_onnxruntime_raw_loop(
     check_tokens(run_generate(benchmark, prompt, generate), expected)
 
 
-def test_openvino_raw_loop(
-    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: torch.Tensor
-) -> None:
+def openvino_raw_generate(graph: Any, prompt: dict[str, torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """Greedy generation by hand on a stateful OpenVINO decoder (`graph`: an IR path or an
+    `ov.Model`), compiled as the reference compiles at f32 (f32 KV cache)."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(
-        reference_export("ov", smollm2, tmp_root) / "openvino_model.xml", "CPU", OV_F32_KV
-    )
-    request = compiled.create_infer_request()
+    request = ov.Core().compile_model(graph, "CPU", OV_F32_KV).create_infer_request()
 
     def generate() -> torch.Tensor:
         request.reset_state()
@@ -218,7 +218,53 @@ def test_openvino_raw_loop(
 
         return greedy_loop(step, prompt)
 
+    return generate
+
+
+def test_openvino_raw_loop(
+    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: torch.Tensor
+) -> None:
+    pytest.importorskip("openvino")
+    generate = openvino_raw_generate(reference_export("ov", smollm2, tmp_root) / "openvino_model.xml", prompt)
     check_tokens(run_generate(benchmark, prompt, generate), expected)
+
+
+PAIRED_ROUNDS = 4
+
+
+def test_openvino_paired(
+    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: torch.Tensor
+) -> None:
+    """The reference and upstream OpenVINO classes, and the raw loop on each one's graph, taken in
+    turn within each round: in one long benchmark process the cases' order moved the reference's
+    batch-4 median by 20 %, so the four are compared here, paired. Each one's median (warm-up
+    excluded) is in `extra_info`; the benchmark's own time is the whole round."""
+    try:
+        from optimum.intel import OVModelForCausalLM
+    except ImportError as error:
+        pytest.skip(f"optimum-intel is not importable: {error}")
+    folder = reference_export("ov", smollm2, tmp_root)
+    reference = reference_class("ov").from_pretrained(folder, ov_config=OV_F32)
+    upstream = _cached_upstream(OVModelForCausalLM, smollm2, "optimum-intel-ov-f32", ov_config=OV_F32_KV)
+    targets = {
+        "reference_class": lambda: reference.generate(**prompt, generation_config=greedy()),
+        "upstream_class": lambda: upstream.generate(**prompt, generation_config=greedy()),
+        "raw_loop_reference_graph": openvino_raw_generate(folder / "openvino_model.xml", prompt),
+        "raw_loop_upstream_graph": openvino_raw_generate(upstream.model, prompt),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in targets}
+
+    def one_round() -> None:
+        for name, target in targets.items():
+            start = time.perf_counter()
+            tokens = target()
+            seconds[name].append(time.perf_counter() - start)
+            check_tokens(tokens, expected)
+
+    benchmark.group = f"smollm2-135m openvino paired batch{len(prompt['input_ids'])}"
+    benchmark.pedantic(one_round, rounds=PAIRED_ROUNDS, warmup_rounds=1)
+    for name, values in seconds.items():
+        benchmark.extra_info[f"{name}_median_s"] = round(statistics.median(values[1:]), 3)
 
 
 # ---------------------------------------------------------------------- reference classes
