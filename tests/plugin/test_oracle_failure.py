@@ -35,19 +35,19 @@ transformers.BertForSequenceClassification.forward = forward
 ORACLE_CHECKS = ("test_parity_pytorch", "test_parity_output_type", "test_load_pipeline")
 
 
+def run_with_plugin(
+    pytester: pytest.Pytester, plugin: str, selection: str
+) -> tuple[pytest.RunResult, list[dict]]:
+    """The checks `selection` (-k) on reference-ort, one model, with `plugin` (its source) loaded in the worker."""
+    pytester.makepyfile(breaking_plugin=plugin)
+    return run(pytester, "-p", "breaking_plugin", "--backend", "reference-ort", *ONE_MODEL, "-k", selection)
+
+
 def test_a_failing_oracle_is_not_run_naming_the_versions_not_a_backend_failure(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makepyfile(broken_oracle=BROKEN_ORACLE)
-    result, lines = run(
-        pytester,
-        "-p",
-        "broken_oracle",
-        "--backend",
-        "reference-ort",
-        *ONE_MODEL,
-        "-k",
-        " or ".join(ORACLE_CHECKS) + " or test_save_atomic",
+    result, lines = run_with_plugin(
+        pytester, BROKEN_ORACLE, " or ".join(ORACLE_CHECKS) + " or test_save_atomic"
     )
     outcomes = {test: line["outcome"] for test, line in results(lines).items()}
     assert outcomes, result.stdout.str()[-3000:]
@@ -79,17 +79,7 @@ def test_a_failing_sentence_transformers_oracle_is_not_run_naming_its_version(
 ) -> None:
     from importlib.metadata import version
 
-    pytester.makepyfile(broken_st=BROKEN_SENTENCE_TRANSFORMERS)
-    result, lines = run(
-        pytester,
-        "-p",
-        "broken_st",
-        "--backend",
-        "reference-ort",
-        *ONE_MODEL,
-        "-k",
-        "library_sentence_transformers",
-    )
+    result, lines = run_with_plugin(pytester, BROKEN_SENTENCE_TRANSFORMERS, "library_sentence_transformers")
     found = [line for test, line in results(lines).items() if test.startswith("test_load_library_sentence")]
     assert len(found) == 1, result.stdout.str()[-3000:]
     line = found[0]
