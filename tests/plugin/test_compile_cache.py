@@ -9,6 +9,9 @@ import pytest
 
 from tests.plugin.test_plugin import ROOT, run
 
+# Left to CI by the quick run (tox -e quick): two suite runs that compile with inductor, ~40 s.
+pytestmark = pytest.mark.slow
+
 # A plugin the workers load: during parity.pytorch it compiles a small function with inductor, as
 # optimum-ipex's forward does, and writes down where inductor was told to cache it.
 PROBE = """
