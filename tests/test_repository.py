@@ -181,7 +181,17 @@ def test_the_benchmarks_collect() -> None:
     """`tox -e bench` runs the benchmarks folder: each file imports here or skips with its reason
     (an IPEX benchmark without IPEX), never a collection error that stops every benchmark."""
     done = subprocess.run(
-        [sys.executable, "-P", "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "benchmarks"],
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "benchmarks",
+        ],
         cwd=ROOT,
         # as tox runs it: no PYTHONPATH, and (-P) not the working folder on sys.path
         env={name: value for name, value in os.environ.items() if name != "PYTHONPATH"},
