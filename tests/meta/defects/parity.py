@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from tests.meta.defects import PARITY, RELOAD, defect, shift
@@ -154,10 +156,15 @@ class StagedFeedOnInstance:
     """Stages the call's feed on the instance (`self._staged`), then runs it row by row from there, as
     a backend that binds its inputs in one step and runs them in chunks in the next: alone, every
     call is right; called from several threads, another call restages the feed while a row runs (the
-    runtime lets go of the GIL), and the later rows are another caller's."""
+    runtime lets go of the GIL), and the later rows are another caller's. Binding takes a moment
+    (`STAGING_S`, a sleep, which lets go of the GIL too): without it the race was left to the
+    scheduler, and parity.threads missed the defect in 1 of 3 runs on a busy machine (CI)."""
+
+    STAGING_S = 0.001
 
     def _run(self, feed):
         self._staged = feed
+        time.sleep(self.STAGING_S)
         rows = []
         for row in range(len(feed[self.main_input_name])):
             rows.append(super()._run({name: value[row : row + 1] for name, value in self._staged.items()}))
