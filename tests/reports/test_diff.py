@@ -266,6 +266,22 @@ def test_gate_old_new_takes_two_records_of_one_backend(tmp_path: Path, cli) -> N
     assert cli("gate", new, old).code == 0
 
 
+def test_gate_on_versions_matches_two_release_environments_by_test(tmp_path: Path, cli) -> None:
+    # The release matrix runs each release in an env of its own (tox -e peers-oo0.0.3, then main).
+    old = f.write(
+        tmp_path / "old.jsonl",
+        f.run(env="peers-oo0.0.3", backends=(("optimum-ort", "0.0.3"),)).result("load.hub").end(),
+    )
+    new = f.write(
+        tmp_path / "new.jsonl",
+        f.run(env="main", backends=(("optimum-ort", "0.1.0"),)).result("load.hub", "failed").end(),
+    )
+    result = cli("gate", old, new, "--backend", "optimum-ort")
+    assert result.code == 1, result.out
+    assert "REGRESSIONS [policy core] (1)" in result.out and "NEW TESTS (0)" in result.out
+    assert cli("gate", new, old, "--backend", "optimum-ort").code == 0
+
+
 @pytest.mark.parametrize(
     ("args", "why"),
     [
