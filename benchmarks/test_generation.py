@@ -2,9 +2,11 @@
 
 Run: `tox -e bench -- benchmarks/test_generation.py`; the IPEX cases: `tox -e bench-ipex` (the ipex
 set). One generate() is one round; every case reports `tokens_per_s` (batch x 128 / seconds) in
-`extra_info`, grouped by batch size so PyTorch, a raw runtime loop (the same graph driven by hand with numpy: no transformers in the loop), the
-reference classes and the upstream Optimum classes sit side by side. The cacheless cases re-run
-the whole sequence at every step: they show what the KV cache buys.
+`extra_info`, grouped by batch size so PyTorch, a raw runtime loop (the same graph driven by hand
+with numpy: no transformers in the loop), the reference classes and the upstream Optimum classes
+sit side by side. The cacheless cases re-run the whole sequence at every step: they show what the
+KV cache buys. The `*_paired` cases time a class against its raw loop in turn within each round
+(`-k paired`): the comparison the per-token overhead is read from.
 """
 
 from __future__ import annotations
@@ -168,20 +170,15 @@ def greedy_loop(step: Any, prompt: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.from_numpy(np.concatenate(out, axis=1))
 
 
-def test_onnxruntime_raw_loop(
-    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: torch.Tensor
-) -> None:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(
-        str(reference_export("ort", smollm2, tmp_root) / "model.onnx"), providers=["CPUExecutionProvider"]
-    )
+def onnxruntime_raw_generate(session: Any, prompt: dict[str, torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """Greedy generation by hand on an ONNX Runtime decoder session (`past_key_values.*` in,
+    `present.*` out): what any class around the same session adds is the difference."""
     past_inputs = [i for i in session.get_inputs() if i.name.startswith("past_key_values.")]
+    names = [o.name for o in session.get_outputs()]
 
     def generate() -> torch.Tensor:
         batch = len(prompt["input_ids"])
         past = {i.name: np.zeros((batch, i.shape[1], 0, i.shape[3]), np.float32) for i in past_inputs}
-        names = [o.name for o in session.get_outputs()]
 
         def step(ids: np.ndarray, mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
             feed = {
@@ -198,7 +195,18 @@ def test_onnxruntime_raw_loop(
 
         return greedy_loop(step, prompt)
 
-    check_tokens(run_generate(benchmark, prompt, generate), expected)
+    return generate
+
+
+def test_onnxruntime_raw_loop(
+    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: torch.Tensor
+) -> None:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(
+        str(reference_export("ort", smollm2, tmp_root) / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    check_tokens(run_generate(benchmark, prompt, onnxruntime_raw_generate(session, prompt)), expected)
 
 
 def openvino_raw_generate(graph: Any, prompt: dict[str, torch.Tensor]) -> Callable[[], torch.Tensor]:
@@ -232,13 +240,108 @@ def test_openvino_raw_loop(
 PAIRED_ROUNDS = 4
 
 
+class RuntimeClock:
+    """Seconds spent inside a runtime's own call (an ONNX Runtime session's `run`, an OpenVINO
+    request's `infer`), summed until `reset`: a generate's time minus this is what the Python around
+    the graph costs, the loop's and the class's."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, owner: Any, method: str) -> None:
+        call = getattr(owner, method)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        setattr(owner, method, timed)  # on the instance: the class and other instances are untouched
+
+
+def run_paired(
+    benchmark: Any,
+    runtime: str,
+    prompt: dict[str, torch.Tensor],
+    expected: torch.Tensor,
+    targets: dict[str, Callable[[], torch.Tensor]],
+    clocks: dict[str, RuntimeClock],
+) -> None:
+    """The targets taken in turn within each round, so that a slow stretch of the machine or of a
+    long process falls on all of them: in one long benchmark process the cases' order moved a
+    median by 20 %. Each one's median seconds (warm-up excluded) go in `extra_info`, and, where it
+    has a clock, its median milliseconds per new token outside the runtime's call (the whole batch
+    takes one step per token). The benchmark's own time is the whole round."""
+    seconds: dict[str, list[float]] = {name: [] for name in targets}
+    outside: dict[str, list[float]] = {name: [] for name in clocks}
+
+    def one_round() -> None:
+        for name, target in targets.items():
+            if name in clocks:
+                clocks[name].seconds = 0.0
+            start = time.perf_counter()
+            tokens = target()
+            elapsed = time.perf_counter() - start
+            seconds[name].append(elapsed)
+            if name in clocks:
+                outside[name].append((elapsed - clocks[name].seconds) / NEW_TOKENS)
+            check_tokens(tokens, expected)
+
+    benchmark.group = f"smollm2-135m {runtime} paired batch{len(prompt['input_ids'])}"
+    benchmark.pedantic(one_round, rounds=PAIRED_ROUNDS, warmup_rounds=1)
+    for name, values in seconds.items():
+        benchmark.extra_info[f"{name}_median_s"] = round(statistics.median(values[1:]), 3)
+    for name, values in outside.items():
+        benchmark.extra_info[f"{name}_outside_runtime_ms_per_token"] = round(
+            statistics.median(values[1:]) * 1000, 2
+        )
+
+
+def test_onnxruntime_paired(
+    benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: torch.Tensor
+) -> None:
+    """The reference and upstream ONNX Runtime classes, and the raw loop on each one's graph, in
+    turn within each round (see `run_paired`); each also reports its time outside `session.run`
+    per token, which says where a class's overhead over its raw loop goes: Python around the graph
+    (transformers' loop and the class's forward) or the runtime itself running slower."""
+    import onnxruntime as ort
+
+    try:
+        from optimum.onnxruntime import ORTModelForCausalLM
+    except ImportError as error:
+        pytest.skip(f"optimum-onnx is not importable: {error}")
+    reference = reference_class("ort").from_pretrained(reference_export("ort", smollm2, tmp_root))
+    upstream = _cached_upstream(ORTModelForCausalLM, smollm2, "optimum-onnx")
+    sessions = {
+        "reference_class": reference.components["model"].native,
+        "upstream_class": upstream.model,
+        # Separate sessions on the same files: the classes' own sessions keep their clocks alone.
+        "raw_loop_reference_graph": ort.InferenceSession(
+            str(reference.model_path), providers=["CPUExecutionProvider"]
+        ),
+        "raw_loop_upstream_graph": ort.InferenceSession(
+            str(upstream.path), providers=["CPUExecutionProvider"]
+        ),
+    }
+    clocks = {name: RuntimeClock() for name in sessions}
+    for name, session in sessions.items():
+        clocks[name].wrap(session, "run")
+    targets = {
+        "reference_class": lambda: reference.generate(**prompt, generation_config=greedy()),
+        "upstream_class": lambda: upstream.generate(**prompt, generation_config=greedy()),
+        "raw_loop_reference_graph": onnxruntime_raw_generate(sessions["raw_loop_reference_graph"], prompt),
+        "raw_loop_upstream_graph": onnxruntime_raw_generate(sessions["raw_loop_upstream_graph"], prompt),
+    }
+    run_paired(benchmark, "onnxruntime", prompt, expected, targets, clocks)
+
+
 def test_openvino_paired(
     benchmark: Any, smollm2: Path, tmp_root: Path, prompt: dict, expected: torch.Tensor
 ) -> None:
-    """The reference and upstream OpenVINO classes, and the raw loop on each one's graph, taken in
-    turn within each round: in one long benchmark process the cases' order moved the reference's
-    batch-4 median by 20 %, so the four are compared here, paired. Each one's median (warm-up
-    excluded) is in `extra_info`; the benchmark's own time is the whole round."""
+    """The reference and upstream OpenVINO classes, and the raw loop on each one's graph, in turn
+    within each round (see `run_paired`)."""
     try:
         from optimum.intel import OVModelForCausalLM
     except ImportError as error:
@@ -252,19 +355,7 @@ def test_openvino_paired(
         "raw_loop_reference_graph": openvino_raw_generate(folder / "openvino_model.xml", prompt),
         "raw_loop_upstream_graph": openvino_raw_generate(upstream.model, prompt),
     }
-    seconds: dict[str, list[float]] = {name: [] for name in targets}
-
-    def one_round() -> None:
-        for name, target in targets.items():
-            start = time.perf_counter()
-            tokens = target()
-            seconds[name].append(time.perf_counter() - start)
-            check_tokens(tokens, expected)
-
-    benchmark.group = f"smollm2-135m openvino paired batch{len(prompt['input_ids'])}"
-    benchmark.pedantic(one_round, rounds=PAIRED_ROUNDS, warmup_rounds=1)
-    for name, values in seconds.items():
-        benchmark.extra_info[f"{name}_median_s"] = round(statistics.median(values[1:]), 3)
+    run_paired(benchmark, "openvino", prompt, expected, targets, clocks={})
 
 
 # ---------------------------------------------------------------------- reference classes
