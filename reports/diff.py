@@ -139,12 +139,19 @@ def compare(
     base_rows: list[Row] | None = None,
     new_rows: list[Row] | None = None,
     *,
-    match_envs: bool = True,
+    match_envs: bool | None = None,
 ) -> Comparison:
     """Every test of BASE and NEW matched by (env, backend, test id). `*_rows`: only these rows of
     each record (e.g. two versions of one backend, from one record or two); default every row.
     `match_envs=False` matches by (backend, test id), for a release that runs in another environment
-    than the one before it (`reports.versions`); the keys then have no env."""
+    than the one before it (the version matrix runs each release in its own); the keys then have no
+    env. By default envs are matched unless the rows given on the two sides share no env."""
+    if match_envs is None:
+        match_envs = (
+            base_rows is None
+            or new_rows is None
+            or bool({row.key.env for row in base_rows} & {row.key.env for row in new_rows})
+        )
     before = latest_results(build_rows(base) if base_rows is None else base_rows)
     after = latest_results(build_rows(new) if new_rows is None else new_rows)
     if not match_envs:

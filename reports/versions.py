@@ -97,7 +97,7 @@ def lineages(record: Record, rows: list[Row]) -> list[Lineage]:
         for older, newer in itertools.pairwise(releases):
             for new in newer:
                 old = next((row for row in older if row.key.env == new.key.env), older[0])
-                comparison = compare(record, record, [old], [new], match_envs=old.key.env == new.key.env)
+                comparison = compare(record, record, [old], [new])
                 regressed = [c for c in comparison.regressions("strict") if c.new is not None]
                 steps.append(Step(old, new, _by_clause(regressed), _by_clause(comparison.fixes)))
         found.append(Lineage(backend, [row for release in releases for row in release], steps))
