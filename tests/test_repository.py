@@ -74,11 +74,15 @@ def test_ruff_is_clean() -> None:
 
 # Every version set a tox env installs from: torch inside the range pyproject.toml allows, and each env of
 # the release matrix (issue 18) pinning, in its constraints file and its deps alike, the release it is named
-# after: peers-oi<major.minor> an optimum-intel <major.minor>.x run as optimum-ov, peers-oo<version> that
-# optimum-onnx run as optimum-ort.
+# after: peers-oi<major.minor> an optimum-intel <major.minor>.x run as optimum-ov, peers-oi<major.minor>-ipex
+# the same run as optimum-ipex, peers-oo<version> that optimum-onnx run as optimum-ort.
 TORCH_RANGE = ">=2.8,<2.14"
-RELEASE_ENV = re.compile(r"peers-(?P<kind>oi|oo)(?P<version>\d+(?:\.\d+)+)")
-RELEASE_KINDS = {"oi": ("optimum-intel", "optimum-ov"), "oo": ("optimum-onnx", "optimum-ort")}
+RELEASE_ENV = re.compile(r"peers-(?P<kind>oi|oo)(?P<version>\d+(?:\.\d+)+)(?P<variant>-ipex)?")
+RELEASE_KINDS = {
+    "oi": ("optimum-intel", "optimum-ov"),
+    "oi-ipex": ("optimum-intel", "optimum-ipex"),
+    "oo": ("optimum-onnx", "optimum-ort"),
+}
 
 
 def _expand(section: str) -> list[str]:
@@ -141,7 +145,11 @@ def version_set_problems(tox_ini: Path, constraints: Path) -> list[str]:
             release = RELEASE_ENV.fullmatch(env)
             if not release:
                 continue
-            distribution, backend = RELEASE_KINDS[release["kind"]]
+            kind = release["kind"] + (release["variant"] or "")
+            if kind not in RELEASE_KINDS:
+                problems.append(f"{env}: no release kind {kind}")
+                continue
+            distribution, backend = RELEASE_KINDS[kind]
             pinned = pins.get(distribution, "")
             if not re.fullmatch(re.escape(release["version"]) + r"(\.\d+)*", pinned):
                 problems.append(f"{env}: {path.name} pins {distribution} {pinned or 'nothing'}")
@@ -167,13 +175,19 @@ def test_the_version_set_check_finds_a_wrong_release_and_torch(tmp_path: Path) -
         "[testenv:peers-oi{1.25,1.26}]\nsetenv =\n    OPTIMUM_CONFORMANCE_ENV = {envname}\n"
         "deps =\n    oi1.25: optimum-intel[openvino]==1.25.2\n"
         "commands = optimum-conformance run optimum-ov --results results/{envname}.jsonl\n"
+        # the IPEX twin of a release must run optimum-ipex, not the OpenVINO backend
+        "[testenv:peers-oi1.26-ipex]\nsetenv =\n    OPTIMUM_CONFORMANCE_ENV = {envname}\n"
+        "deps =\n    optimum-intel[ipex]==1.26.1\n"
+        "commands = optimum-conformance run optimum-ov --results results/{envname}.jsonl\n"
     )
+    (tmp_path / "peers-oi1.26-ipex.txt").write_text("torch==2.8.0\noptimum-intel==1.26.1\n")
     problems = version_set_problems(tmp_path / "tox.ini", tmp_path)
     assert problems == [
         "peers-oi1.25: peers-oi1.25.txt pins torch 2.15.0, not within >=2.8,<2.14",
         "peers-oi1.25: peers-oi1.25.txt pins optimum-intel 1.26.1",
         "peers-oi1.25: deps ['optimum-intel[openvino]==1.25.2'] do not pin optimum-intel==1.26.1",
         "peers-oi1.26: no peers-oi1.26.txt",
+        "peers-oi1.26-ipex: does not run optimum-ipex into results/{envname}.jsonl",
     ], problems
 
 
