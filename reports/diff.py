@@ -133,6 +133,10 @@ def latest_results(rows: list[Row]) -> dict[TestKey, tuple[Result, Run]]:
     return latest
 
 
+def _env_names(rows: list[Row] | None) -> str:
+    return " + ".join(sorted({row.key.env or "unnamed env" for row in rows or []})) or "unnamed env"
+
+
 def compare(
     base: Record,
     new: Record,
@@ -144,8 +148,8 @@ def compare(
     """Every test of BASE and NEW matched by (env, backend, test id). `*_rows`: only these rows of
     each record (e.g. two versions of one backend, from one record or two); default every row.
     `match_envs=False` matches by (backend, test id), for a release that runs in another environment
-    than the one before it (the version matrix runs each release in its own); the keys then have no
-    env. By default envs are matched unless the rows given on the two sides share no env."""
+    than the one before it (the version matrix runs each release in its own); the keys then name
+    both sides' envs. By default envs are matched unless the rows given on the two sides share no env."""
     if match_envs is None:
         match_envs = (
             base_rows is None
@@ -155,8 +159,11 @@ def compare(
     before = latest_results(build_rows(base) if base_rows is None else base_rows)
     after = latest_results(build_rows(new) if new_rows is None else new_rows)
     if not match_envs:
-        before = {key._replace(env=None): value for key, value in before.items()}
-        after = {key._replace(env=None): value for key, value in after.items()}
+        # Matched by (backend, test id); the key names both sides' envs ("peers-oo0.0.3 → main"), so
+        # the listing and the JUnit class name say where each side ran rather than "unnamed env".
+        envs = " → ".join(_env_names(rows) for rows in (base_rows, new_rows))
+        before = {key._replace(env=envs): value for key, value in before.items()}
+        after = {key._replace(env=envs): value for key, value in after.items()}
     comparison = Comparison(base, new, new_results=after)
     for key in sorted(before.keys() | after.keys(), key=lambda k: (k.backend, k.env or "", k.test_id)):
         old = before.get(key, (None, None))[0]

@@ -279,6 +279,7 @@ def test_gate_on_versions_matches_two_release_environments_by_test(tmp_path: Pat
     result = cli("gate", old, new, "--backend", "optimum-ort")
     assert result.code == 1, result.out
     assert "REGRESSIONS [policy core] (1)" in result.out and "NEW TESTS (0)" in result.out
+    assert "peers-oo0.0.3 → main · optimum-ort" in result.out and "unnamed env" not in result.out
     assert cli("gate", new, old, "--backend", "optimum-ort").code == 0
 
 
