@@ -18,5 +18,6 @@ pytest_plugins = (
     "conformance.engine.xdist_compat",
     "conformance.engine.threads",
     "conformance.engine.isolation",
+    "conformance.engine.oracle_guard",
     "conformance.engine.session",
 )

@@ -10,6 +10,8 @@
     xdist_compat   pytest-xdist hooks and the version-gated scheduler workaround
     threads        OpenMP threads per xdist worker (cores // workers), set before workers start
     isolation      torch.compile's process-wide cache reset after a check fails inside it
+    oracle_guard   a failure raised in transformers' model code, on a model transformers cannot run
+                   itself, is the oracle's not_run, not the backend's failure
     session        the end of a session: stale expectations, the record closed, temp files removed
 
 Nothing here imports a runtime, torch or huggingface_hub at load time.

@@ -35,13 +35,17 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 def raised_through_dynamo(error: BaseException) -> bool:
     """Whether `error`, or an exception it was raised from, passed through a torch.compile frame."""
+    return raised_through(error, DYNAMO_FILES)
+
+
+def raised_through(error: BaseException, folders: tuple[str, ...]) -> bool:
+    """Whether `error`, or an exception it was raised from, passed through a frame of a file whose
+    path contains one of `folders`."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if any(
-            part in frame_file for frame_file in _frame_files(current.__traceback__) for part in DYNAMO_FILES
-        ):
+        if any(part in frame_file for frame_file in _frame_files(current.__traceback__) for part in folders):
             return True
         current = current.__cause__ or current.__context__
     return False

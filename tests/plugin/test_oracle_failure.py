@@ -86,3 +86,38 @@ def test_a_failing_sentence_transformers_oracle_is_not_run_naming_its_version(
     assert line["outcome"] == "not_run", line
     assert f"(sentence-transformers {version('sentence-transformers')}, transformers " in line["message"]
     assert "IndexError" in line["message"], line["message"]
+
+
+# transformers' own BERT classification head cannot run (its pooler is gone, so its code indexes a
+# pooled output that is not there), for the oracle and for the reference backend's export alike: the
+# xlm-roberta multiple-choice failure of transformers 5.3, on bert.
+BROKEN_TRANSFORMERS_MODEL = """
+import transformers
+
+original = transformers.BertForSequenceClassification.__init__
+
+def __init__(self, config, *args, **kwargs):
+    original(self, config, *args, **kwargs)
+    self.bert.pooler = None
+
+transformers.BertForSequenceClassification.__init__ = __init__
+"""
+
+
+def test_a_backend_failing_inside_a_model_transformers_cannot_run_is_not_blamed(
+    pytester: pytest.Pytester,
+) -> None:
+    # The reference exports at load, so it meets transformers' error before any oracle is asked.
+    checks = (
+        "test_parity_pytorch",
+        "test_save_reload_equal",
+        "test_parity_batch_padding",
+        "test_save_atomic",
+    )
+    result, lines = run_with_plugin(pytester, BROKEN_TRANSFORMERS_MODEL, " or ".join(checks))
+    found = {test.split("[")[0]: line for test, line in results(lines).items()}
+    assert set(found) == set(checks), result.stdout.str()[-3000:]
+    for check, line in found.items():
+        assert line["outcome"] == "not_run", (check, line)
+        assert "the PyTorch oracle fails on bert text-classification" in line["message"], line["message"]
+        assert f"transformers {transformers.__version__}" in line["message"]
