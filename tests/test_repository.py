@@ -55,6 +55,45 @@ def test_the_main_job_runs_all_six_backends() -> None:
         assert f" {name}" in ran, f"{name} is not in the main job"
 
 
+def test_the_main_job_renders_every_record_it_writes_into_one_site() -> None:
+    """The label's runs write records; its last env, run after them, renders all of them."""
+    tox = tox_ini()
+    envs = tox_label(tox, "matrix")
+    site_env = envs[-1]
+    written = [
+        record
+        for env in envs[:-1]
+        for record in re.findall(r"--results (\S+\.jsonl)", tox[f"testenv:{env}"]["commands"])
+    ]
+    assert len(written) == len(envs) - 1, written
+    depends = {name.strip() for name in tox[f"testenv:{site_env}"]["depends"].split(",")}
+    assert depends == set(envs[:-1]), "the site env must wait for every run"
+    render = tox[f"testenv:{site_env}"]["commands"]
+    assert " report " in render and all(record in render for record in written), render
+
+
+def test_the_site_env_deps_are_all_the_report_imports() -> None:
+    """matrix-site renders in a venv holding only its declared deps: the report command must import
+    nothing else (a missing one would surface only at the end of a 30-minute main job)."""
+    declared = tox_ini()["testenv:matrix-site"]["deps"].split()
+    allowed = {*declared, "markupsafe"}  # jinja2's own dependency
+    code = (
+        "import sys\n"
+        "from importlib.abc import MetaPathFinder\n"
+        f"allowed = {sorted(allowed)!r}\n"
+        "class Only(MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        top = name.partition('.')[0]\n"
+        "        if top in sys.stdlib_module_names or top in allowed or top == 'reports':\n"
+        "            return None\n"
+        "        raise ImportError(f'the report imports {name}, which matrix-site does not install')\n"
+        "sys.meta_path.insert(0, Only())\n"
+        "import reports.cli, reports.render, reports.model, reports.diff\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_plugin_and_packages_import_no_runtime() -> None:
     code = (
         "import sys, conformance.plugin, conformance, reference, reports, conformance.zoo, conformance.cli;"
