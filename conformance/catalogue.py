@@ -15,7 +15,8 @@ also says what the check needs and how much of the zoo it samples:
     sample     "representative": one case per backend, chosen from the tasks its spec declares;
                "family": one per task family the backend has tasks in; "task": one per declared
                task; "arch": every zoo model (architecture x task).
-    tiers      True: once per precision tier beyond fp32 that a selected backend declares.
+    tiers      True: once per precision tier beyond fp32 (`engine.collect.tiers_of`); unsupported
+               on a backend that does not declare the tier.
 
 An id that no check declares is an error (`clause_of`, `level`), never a silent "core".
 """

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance import catalogue
+from conformance import catalogue, hardware
 from conformance.engine.options import backend_marker
 from conformance.engine.state import CONTEXT, EXPECTATION, PROPS, STATE, State
 
@@ -84,9 +84,15 @@ def cases_of(declared: catalogue.Clause, state: State) -> list[Case]:
 
 
 def tiers_of(declared: catalogue.Clause, state: State) -> list[str]:
-    """Every tier any selected backend declares, for every backend (one without it is unsupported);
-    fp32 alone for a clause that is not per tier."""
-    return sorted({t for spec in state.specs for t in spec.precisions}) if declared.tiers else ["fp32"]
+    """For a per-tier clause, every tier beyond fp32 that the suite knows (`hardware.NATIVE_FLAGS`)
+    plus any other a selected backend declares (its not_run says the suite does not know it), for
+    every backend: one that does not declare a tier is unsupported there. The known tiers do not
+    depend on which backends run together, so a result's id, and the repro command it records,
+    collect alike in a run of that backend alone. fp32 alone for a clause that is not per tier."""
+    if not declared.tiers:
+        return ["fp32"]
+    known = set(hardware.NATIVE_FLAGS) - {"fp32"}
+    return sorted(known | {tier for spec in state.specs for tier in spec.precisions})
 
 
 def eligible_models(

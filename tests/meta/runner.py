@@ -22,6 +22,17 @@ def honest_offline_not_run(result: dict) -> bool:
     return result["outcome"] == "not_run" and reason is not None and reason in result["message"]
 
 
+def undeclared_tier(result: dict) -> bool:
+    """Whether `result` is the unsupported verdict of a precision tier its backend does not declare
+    (every run collects the tiers the suite knows, for every backend)."""
+    tier = result["precision"]
+    return (
+        result["outcome"] == "unsupported"
+        and tier != "fp32"
+        and f"declares no {tier} precision tier" in result["message"]
+    )
+
+
 def run_suite(
     tmp_path: Path, backends: list[str], *args: str, workers: int = 2, env: dict[str, str] | None = None
 ) -> list[dict]:

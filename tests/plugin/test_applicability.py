@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conformance import catalogue
-from conformance.backends.reference import REFERENCE_ORT
+from conformance.backends.reference import REFERENCE_ORT, REFERENCE_OV
 from conformance.engine.collect import cases_of
 from conformance.engine.state import State
 
@@ -75,6 +75,20 @@ def test_filters_that_leave_nothing_give_no_case() -> None:
     assert "declares no task" in reason  # selected away from its own tasks: said, not silent
 
 
+def test_a_backend_alone_collects_the_tier_cases_it_gets_beside_others() -> None:
+    """A result's id does not depend on which backends run with it: the record's repro command
+    (`--backend reference-ort -k '...bf16...'`) collects its case in a run of that backend alone."""
+    bf16 = [("reference-ort", "text-classification", "bert", None)]
+    assert picked("precision.applied", REFERENCE_ORT, archs=["bert"], tasks=["text-classification"]) == bf16
+    beside = picked(
+        "precision.applied", REFERENCE_ORT, REFERENCE_OV, archs=["bert"], tasks=["text-classification"]
+    )
+    assert [case for case in beside if case[0] == "reference-ort"] == bf16
+    state = State([REFERENCE_ORT], {}, (["bert"], ["text-classification"]), None, cache=None)  # type: ignore[arg-type]
+    (case,) = cases_of(catalogue.clauses()["precision.applied"], state)
+    assert (case.precision, case.id) == ("bf16", "reference-ort-bf16-text-classification-bert")
+
+
 def test_an_unknown_clause_is_an_error() -> None:
     with pytest.raises(catalogue.CatalogueError, match=r"unknown clause 'load\.nothing'"):
         catalogue.level("load.nothing")
@@ -94,7 +108,7 @@ def test_a_one_task_backend_runs_the_common_clauses_on_its_task(
     pytester.makepyfile(
         specs=f"""
         import dataclasses
-        from conformance.backends.reference import REFERENCE_ORT
+        from conformance.backends.reference import REFERENCE_ORT, REFERENCE_OV
         SPEC = dataclasses.replace(REFERENCE_ORT, name="{task}-only",
                                    classes={{"{task}": REFERENCE_ORT.classes["{task}"]}})
         """
