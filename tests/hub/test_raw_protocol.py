@@ -316,3 +316,20 @@ def test_unread_bodies_do_not_break_keep_alive(embedded_hub, raw, repo_id):
     finally:
         conn.close()
     assert len(embedded_hub.commits(repo_id)) == 1
+
+
+def test_a_response_is_not_held_back_for_the_clients_ack(tmp_path) -> None:
+    """The server writes headers, then the body; under Nagle's algorithm the body waits for the
+    client's delayed ACK of the headers (40 ms on Linux) at every request. Its accepted sockets
+    send at once (TCP_NODELAY); benchmarks/test_hub.py measures the round trip."""
+    from conformance.hub.server import HubServer
+
+    with HubServer(tmp_path) as server:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        try:
+            conn.request("GET", "/_conformance/health")
+            assert conn.getresponse().read()
+            (accepted,) = server._httpd._connections  # the keep-alive connection, still open
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        finally:
+            conn.close()
