@@ -108,7 +108,7 @@ def test_a_one_task_backend_runs_the_common_clauses_on_its_task(
     pytester.makepyfile(
         specs=f"""
         import dataclasses
-        from conformance.backends.reference import REFERENCE_ORT, REFERENCE_OV
+        from conformance.backends.reference import REFERENCE_ORT
         SPEC = dataclasses.replace(REFERENCE_ORT, name="{task}-only",
                                    classes={{"{task}": REFERENCE_ORT.classes["{task}"]}})
         """
